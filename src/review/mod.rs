@@ -29,10 +29,12 @@ pub mod session;
 pub mod state;
 
 pub use edit::{Edit, EditError};
-pub use history::{History, LogAction, LogEntry};
+pub use history::{History, LogAction, LogEntry, Step, MAX_UNDO};
 pub use metrics::{DatasetMetrics, LabelMetrics};
 pub use session::{
-    find_session, load_session, Autosaver, Resumed, SaveStatus, SessionError, SessionInfo, SessionStore,
-    SESSION_FILE, SESSION_FORMAT_VERSION,
+    find_session, load_session, Autosaver, Resumed, SaveStatus, SessionError, SessionInfo,
+    SessionStore, MIN_SAVE_INTERVAL, SESSION_DIR, SESSION_FILE, SESSION_FORMAT_VERSION,
 };
-pub use state::{Breakdown, Cluster, ClusterId, ClusterSummary, ImageSetId, ReviewState};
+pub use state::{
+    AttachError, Breakdown, Cluster, ClusterId, ClusterSummary, ImageSetId, ReviewState,
+};
