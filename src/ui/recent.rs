@@ -29,7 +29,9 @@ impl Recent {
 
     /// Load the list; a missing or unreadable file gives an empty list.
     pub fn load() -> Self {
-        Self::file().map(|f| Self::load_from(&f)).unwrap_or_default()
+        Self::file()
+            .map(|f| Self::load_from(&f))
+            .unwrap_or_default()
     }
 
     pub fn load_from(file: &Path) -> Self {
@@ -41,7 +43,9 @@ impl Recent {
 
     /// Put `folder` first, dropping duplicates and the oldest beyond [`MAX_RECENT`].
     pub fn push(&mut self, folder: &Path) {
-        let folder = folder.canonicalize().unwrap_or_else(|_| folder.to_path_buf());
+        let folder = folder
+            .canonicalize()
+            .unwrap_or_else(|_| folder.to_path_buf());
         self.folders.retain(|f| f != &folder);
         self.folders.insert(0, folder);
         self.folders.truncate(MAX_RECENT);

@@ -24,7 +24,10 @@ pub struct Selection {
 
 impl Selection {
     pub fn new(n: usize) -> Self {
-        Self { flags: vec![false; n], ..Self::default() }
+        Self {
+            flags: vec![false; n],
+            ..Self::default()
+        }
     }
     pub fn len(&self) -> usize {
         self.count
@@ -43,7 +46,12 @@ impl Selection {
     }
     /// Selected indices in ascending order.
     pub fn indices(&self) -> Vec<usize> {
-        self.flags.iter().enumerate().filter(|(_, s)| **s).map(|(i, _)| i).collect()
+        self.flags
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| **s)
+            .map(|(i, _)| i)
+            .collect()
     }
     pub fn clear(&mut self) {
         if self.count > 0 {
