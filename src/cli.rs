@@ -81,8 +81,13 @@ pub struct SynthArgs {
 pub fn parse_weights(s: &str) -> Result<Weights, String> {
     let mut w = Weights::default();
     for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let (name, value) = part.split_once('=').ok_or_else(|| format!("'{part}': expected NAME=NUMBER"))?;
-        let v: f32 = value.trim().parse().map_err(|_| format!("'{value}' is not a number"))?;
+        let (name, value) = part
+            .split_once('=')
+            .ok_or_else(|| format!("'{part}': expected NAME=NUMBER"))?;
+        let v: f32 = value
+            .trim()
+            .parse()
+            .map_err(|_| format!("'{value}' is not a number"))?;
         if !v.is_finite() || v < 0.0 {
             return Err(format!("weight '{name}' must be a non-negative number"));
         }
@@ -90,7 +95,11 @@ pub fn parse_weights(s: &str) -> Result<Weights, String> {
             "image" => w.image = v,
             "meta" => w.meta = v,
             "text" => w.text = v,
-            other => return Err(format!("unknown source '{other}' (expected image, meta or text)")),
+            other => {
+                return Err(format!(
+                    "unknown source '{other}' (expected image, meta or text)"
+                ))
+            }
         }
     }
     if w.image + w.meta + w.text == 0.0 {
@@ -123,9 +132,11 @@ impl Bar {
             .spawn(move || {
                 let bar = indicatif::ProgressBar::new(0);
                 bar.set_style(
-                    indicatif::ProgressStyle::with_template("{msg:>18} [{bar:40}] {pos}/{len} ({eta} left)")
-                        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-                        .progress_chars("=> "),
+                    indicatif::ProgressStyle::with_template(
+                        "{msg:>18} [{bar:40}] {pos}/{len} ({eta} left)",
+                    )
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                    .progress_chars("=> "),
                 );
                 while !d.load(Ordering::Relaxed) {
                     let s = p.snapshot();
@@ -152,7 +163,8 @@ impl Drop for Bar {
 
 fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
     let bytes = serde_json::to_vec_pretty(value)?;
-    crate::atomic::write_atomic(path, &bytes).with_context(|| format!("cannot write {}", path.display()))
+    crate::atomic::write_atomic(path, &bytes)
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 pub fn scan(a: ScanArgs) -> Result<()> {
@@ -182,7 +194,10 @@ pub fn embed(a: EmbedArgs) -> Result<()> {
     let (progress, cancel) = (Progress::new(), Cancel::new());
     cancel_on_ctrl_c(&cancel);
     let _bar = Bar::new(&progress);
-    let opts = pipeline::Options { text: a.text, ..Default::default() };
+    let opts = pipeline::Options {
+        text: a.text,
+        ..Default::default()
+    };
     let out = pipeline::embed_folder(&a.dir, a.weights, &opts, &progress, &cancel)?;
     drop(_bar);
     pipeline::write_embed_outputs(&a.out, &out)?;
@@ -202,8 +217,17 @@ pub fn run(a: RunArgs) -> Result<()> {
     }
     let (progress, cancel) = (Progress::new(), Cancel::new());
     cancel_on_ctrl_c(&cancel);
-    let params = RunParams { k: a.k, algo: a.algo, weights: a.weights, projection: a.projection, seed: a.seed };
-    let opts = pipeline::Options { text: a.text, ..Default::default() };
+    let params = RunParams {
+        k: a.k,
+        algo: a.algo,
+        weights: a.weights,
+        projection: a.projection,
+        seed: a.seed,
+    };
+    let opts = pipeline::Options {
+        text: a.text,
+        ..Default::default()
+    };
     let result = {
         let _bar = Bar::new(&progress);
         pipeline::analyse(&a.dir, &params, &opts, &progress, &cancel)?
@@ -238,7 +262,9 @@ mod tests {
         let w = parse_weights("image=2,meta=0.5,text=0").unwrap();
         assert_eq!((w.image, w.meta, w.text), (2.0, 0.5, 0.0));
         assert_eq!(parse_weights("text=3").unwrap().image, 1.0);
-        assert!(parse_weights("pixels=1").unwrap_err().contains("unknown source"));
+        assert!(parse_weights("pixels=1")
+            .unwrap_err()
+            .contains("unknown source"));
         assert!(parse_weights("image=x").is_err());
         assert!(parse_weights("image=-1").is_err());
         assert!(parse_weights("image=0,meta=0,text=0").is_err());

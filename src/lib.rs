@@ -15,6 +15,7 @@ pub mod progress;
 pub mod projection;
 pub mod review;
 pub mod synth;
+pub mod thumbs;
 pub mod ui;
 
 pub use matrix::Matrix;

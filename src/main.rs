@@ -39,8 +39,10 @@ enum Cmd {
 }
 
 fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn,jpeg2k=error,openjp2=error"))
-        .init();
+    env_logger::Builder::from_env(
+        env_logger::Env::default().default_filter_or("warn,jpeg2k=off,openjp2=off"),
+    )
+    .init();
     let cli = Cli::parse();
     let result = match cli.cmd {
         Some(Cmd::Scan(a)) => cli::scan(a),
@@ -75,6 +77,8 @@ mod tests {
         assert!(c.cmd.is_none());
         let c = Cli::try_parse_from(["radcluster", "scan", "/data", "--report", "r.json"]).unwrap();
         assert!(matches!(c.cmd, Some(Cmd::Scan(_))));
-        assert!(Cli::try_parse_from(["radcluster", "run", "/d", "--k", "abc", "--out", "o"]).is_err());
+        assert!(
+            Cli::try_parse_from(["radcluster", "run", "/d", "--k", "abc", "--out", "o"]).is_err()
+        );
     }
 }

@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 macro_rules! regions {
-    ($($v:ident),* $(,)?) => {
+    ($($v:ident = $s:literal),* $(,)?) => {
         /// RadiologyNET's anatomical regions.
         #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[serde(rename_all = "UPPERCASE")]
@@ -17,16 +17,42 @@ macro_rules! regions {
             pub const ALL: &'static [Region] = &[$(Region::$v,)* Region::Unknown];
             /// Upper-case name as RadiologyNET writes it.
             pub fn as_str(self) -> &'static str {
-                match self { $(Region::$v => stringify!($v),)* Region::Unknown => "UNKNOWN" }
+                match self { $(Region::$v => $s,)* Region::Unknown => "UNKNOWN" }
             }
         }
     };
 }
 
 regions!(
-    Wrist, Finger, Arm, Hand, Elbow, Skull, Head, Gitract, Heel, Ankle, Knee, Foot, Leg,
-    Urinarytract, Carotid, Cspine, Lspine, Tspine, Shoulder, Clavicle, Breast, Chest, Hip,
-    Pelvis, Neck, Abdomen, Wholebody, Extremity, Test,
+    Wrist = "WRIST",
+    Finger = "FINGER",
+    Arm = "ARM",
+    Hand = "HAND",
+    Elbow = "ELBOW",
+    Skull = "SKULL",
+    Head = "HEAD",
+    Gitract = "GITRACT",
+    Heel = "HEEL",
+    Ankle = "ANKLE",
+    Knee = "KNEE",
+    Foot = "FOOT",
+    Leg = "LEG",
+    Urinarytract = "URINARYTRACT",
+    Carotid = "CAROTID",
+    Cspine = "CSPINE",
+    Lspine = "LSPINE",
+    Tspine = "TSPINE",
+    Shoulder = "SHOULDER",
+    Clavicle = "CLAVICLE",
+    Breast = "BREAST",
+    Chest = "CHEST",
+    Hip = "HIP",
+    Pelvis = "PELVIS",
+    Neck = "NECK",
+    Abdomen = "ABDOMEN",
+    Wholebody = "WHOLEBODY",
+    Extremity = "EXTREMITY",
+    Test = "TEST",
 );
 
 impl Region {
@@ -60,72 +86,239 @@ use Region::*;
 /// text, so "HANDGELENK" matches its own row before "HAND". Order matters: first match wins.
 pub const TERMS: &[(&str, Region)] = &[
     // spine, most specific first
-    ("C-SPINE", Cspine), ("CSPINE", Cspine), ("C SPINE", Cspine), ("CERVICAL SPINE", Cspine),
-    ("HWS", Cspine), ("VRATNA KRALJEZNICA", Cspine), ("VRATNE KRALJEZNICE", Cspine),
-    ("HALSWIRBELSAEULE", Cspine), ("CERVICAL", Cspine),
-    ("L-SPINE", Lspine), ("LSPINE", Lspine), ("L SPINE", Lspine), ("LUMBAR SPINE", Lspine),
-    ("LUMBAR", Lspine), ("LWS", Lspine), ("LS", Lspine), ("LENDENWIRBELSAEULE", Lspine),
-    ("LSL", Lspine), ("SLABINSKA KRALJEZNICA", Lspine), ("LUMBALNA", Lspine), ("LUMBALNE", Lspine),
-    ("T-SPINE", Tspine), ("TSPINE", Tspine), ("T SPINE", Tspine), ("THORACIC SPINE", Tspine),
-    ("BWS", Tspine), ("BRUSTWIRBELSAEULE", Tspine), ("TORAKALNA KRALJEZNICA", Tspine),
-    ("TORAKALNE KRALJEZNICE", Tspine), ("DORSAL SPINE", Tspine),
+    ("C-SPINE", Cspine),
+    ("CSPINE", Cspine),
+    ("C SPINE", Cspine),
+    ("CERVICAL SPINE", Cspine),
+    ("HWS", Cspine),
+    ("VRATNA KRALJEZNICA", Cspine),
+    ("VRATNE KRALJEZNICE", Cspine),
+    ("HALSWIRBELSAEULE", Cspine),
+    ("CERVICAL", Cspine),
+    ("L-SPINE", Lspine),
+    ("LSPINE", Lspine),
+    ("L SPINE", Lspine),
+    ("LUMBAR SPINE", Lspine),
+    ("LUMBAR", Lspine),
+    ("LWS", Lspine),
+    ("LS", Lspine),
+    ("LENDENWIRBELSAEULE", Lspine),
+    ("LSL", Lspine),
+    ("SLABINSKA KRALJEZNICA", Lspine),
+    ("LUMBALNA", Lspine),
+    ("LUMBALNE", Lspine),
+    ("T-SPINE", Tspine),
+    ("TSPINE", Tspine),
+    ("T SPINE", Tspine),
+    ("THORACIC SPINE", Tspine),
+    ("BWS", Tspine),
+    ("BRUSTWIRBELSAEULE", Tspine),
+    ("TORAKALNA KRALJEZNICA", Tspine),
+    ("TORAKALNE KRALJEZNICE", Tspine),
+    ("DORSAL SPINE", Tspine),
     // head and neck
-    ("CAROTID", Carotid), ("CAROTIS", Carotid), ("KAROTIDE", Carotid), ("KAROTIDA", Carotid),
-    ("SKULL", Skull), ("LUBANJA", Skull), ("LUBANJE", Skull), ("SCHAEDEL", Skull), ("SCHADEL", Skull),
-    ("CRANIUM", Skull), ("KRANIUM", Skull),
-    ("HEAD", Head), ("BRAIN", Head), ("KOPF", Head), ("GEHIRN", Head), ("HIRN", Head),
-    ("CEREBRUM", Head), ("MOZAK", Head), ("MOZGA", Head), ("GLAVA", Head), ("GLAVE", Head),
-    ("NEURO", Head), ("CRANIAL", Head), ("IAC", Head), ("SELLA", Head), ("ORBIT", Head),
-    ("ORBITS", Head), ("SINUS", Head), ("SINUSES", Head),
-    ("NECK", Neck), ("HALS", Neck), ("VRAT", Neck), ("VRATA", Neck), ("THYROID", Neck),
+    ("CAROTID", Carotid),
+    ("CAROTIS", Carotid),
+    ("KAROTIDE", Carotid),
+    ("KAROTIDA", Carotid),
+    ("SKULL", Skull),
+    ("LUBANJA", Skull),
+    ("LUBANJE", Skull),
+    ("SCHAEDEL", Skull),
+    ("SCHADEL", Skull),
+    ("CRANIUM", Skull),
+    ("KRANIUM", Skull),
+    ("HEAD", Head),
+    ("BRAIN", Head),
+    ("KOPF", Head),
+    ("GEHIRN", Head),
+    ("HIRN", Head),
+    ("CEREBRUM", Head),
+    ("MOZAK", Head),
+    ("MOZGA", Head),
+    ("GLAVA", Head),
+    ("GLAVE", Head),
+    ("NEURO", Head),
+    ("CRANIAL", Head),
+    ("IAC", Head),
+    ("SELLA", Head),
+    ("ORBIT", Head),
+    ("ORBITS", Head),
+    ("SINUS", Head),
+    ("SINUSES", Head),
+    ("NECK", Neck),
+    ("HALS", Neck),
+    ("VRAT", Neck),
+    ("VRATA", Neck),
+    ("THYROID", Neck),
     // chest
-    ("CXR", Chest), ("CHEST", Chest), ("THORAX", Chest), ("THORAKS", Chest), ("TORAKS", Chest),
-    ("LUNG", Chest), ("LUNGS", Chest), ("LUNGE", Chest), ("PLUCA", Chest), ("PLUCNA", Chest),
-    ("HEART", Chest), ("HERZ", Chest), ("SRCE", Chest), ("SRCA", Chest), ("CARDIAC", Chest),
-    ("CORONARY", Chest), ("KORONAR", Chest), ("KORONAROGRAFIJA", Chest), ("CARDIO", Chest),
-    ("PRSNI KOS", Chest), ("RIBS", Chest), ("TORAKALNI", Chest), ("CTA PE", Chest),
-    ("BREAST", Breast), ("MAMMO", Breast), ("MAMMOGRAPHY", Breast), ("MAMMA", Breast),
-    ("MAMOGRAFIJA", Breast), ("DOJKA", Breast), ("DOJKE", Breast), ("BRUST", Breast),
-    ("CLAVICLE", Clavicle), ("KLAVIKULA", Clavicle), ("SCHLUESSELBEIN", Clavicle),
-    ("SHOULDER", Shoulder), ("SCHULTER", Shoulder), ("RAME", Shoulder), ("RAMENA", Shoulder),
+    ("CXR", Chest),
+    ("CHEST", Chest),
+    ("THORAX", Chest),
+    ("THORAKS", Chest),
+    ("TORAKS", Chest),
+    ("LUNG", Chest),
+    ("LUNGS", Chest),
+    ("LUNGE", Chest),
+    ("PLUCA", Chest),
+    ("PLUCNA", Chest),
+    ("HEART", Chest),
+    ("HERZ", Chest),
+    ("SRCE", Chest),
+    ("SRCA", Chest),
+    ("CARDIAC", Chest),
+    ("CORONARY", Chest),
+    ("KORONAR", Chest),
+    ("KORONAROGRAFIJA", Chest),
+    ("CARDIO", Chest),
+    ("PRSNI KOS", Chest),
+    ("RIBS", Chest),
+    ("TORAKALNI", Chest),
+    ("CTA PE", Chest),
+    ("BREAST", Breast),
+    ("MAMMO", Breast),
+    ("MAMMOGRAPHY", Breast),
+    ("MAMMA", Breast),
+    ("MAMOGRAFIJA", Breast),
+    ("DOJKA", Breast),
+    ("DOJKE", Breast),
+    ("BRUST", Breast),
+    ("CLAVICLE", Clavicle),
+    ("KLAVIKULA", Clavicle),
+    ("SCHLUESSELBEIN", Clavicle),
+    ("SHOULDER", Shoulder),
+    ("SCHULTER", Shoulder),
+    ("RAME", Shoulder),
+    ("RAMENA", Shoulder),
     // abdomen and pelvis
-    ("UROGRAPHY", Urinarytract), ("KIDNEY", Urinarytract), ("KIDNEYS", Urinarytract),
-    ("RENAL", Urinarytract), ("BUBREG", Urinarytract), ("BUBREZI", Urinarytract),
-    ("NIERE", Urinarytract), ("NIEREN", Urinarytract), ("BLADDER", Urinarytract), ("KUB", Urinarytract),
-    ("UROTRAKT", Urinarytract), ("URINARY", Urinarytract),
-    ("COLON", Gitract), ("STOMACH", Gitract), ("BOWEL", Gitract), ("ESOPHAGUS", Gitract),
-    ("OESOPHAGUS", Gitract), ("DARM", Gitract), ("MAGEN", Gitract), ("ZELUDAC", Gitract),
-    ("CRIJEVO", Gitract), ("GI", Gitract), ("ENTEROGRAPHY", Gitract),
-    ("ABDOMEN", Abdomen), ("ABD", Abdomen), ("ABDOMINAL", Abdomen), ("TRBUH", Abdomen),
-    ("TRBUHA", Abdomen), ("LIVER", Abdomen), ("LEBER", Abdomen), ("JETRA", Abdomen),
-    ("JETRE", Abdomen), ("BAUCH", Abdomen), ("OBERBAUCH", Abdomen), ("PANCREAS", Abdomen),
-    ("HIP", Hip), ("HIPS", Hip), ("HUEFTE", Hip), ("KUK", Hip), ("KUKA", Hip), ("KUKOVI", Hip),
-    ("PELVIS", Pelvis), ("BECKEN", Pelvis), ("ZDJELICA", Pelvis), ("ZDJELICE", Pelvis),
-    ("PROSTATE", Pelvis), ("SACRUM", Pelvis), ("UTERUS", Pelvis),
+    ("UROGRAPHY", Urinarytract),
+    ("KIDNEY", Urinarytract),
+    ("KIDNEYS", Urinarytract),
+    ("RENAL", Urinarytract),
+    ("BUBREG", Urinarytract),
+    ("BUBREZI", Urinarytract),
+    ("NIERE", Urinarytract),
+    ("NIEREN", Urinarytract),
+    ("BLADDER", Urinarytract),
+    ("KUB", Urinarytract),
+    ("UROTRAKT", Urinarytract),
+    ("URINARY", Urinarytract),
+    ("COLON", Gitract),
+    ("STOMACH", Gitract),
+    ("BOWEL", Gitract),
+    ("ESOPHAGUS", Gitract),
+    ("OESOPHAGUS", Gitract),
+    ("DARM", Gitract),
+    ("MAGEN", Gitract),
+    ("ZELUDAC", Gitract),
+    ("CRIJEVO", Gitract),
+    ("GI", Gitract),
+    ("ENTEROGRAPHY", Gitract),
+    ("ABDOMEN", Abdomen),
+    ("ABD", Abdomen),
+    ("ABDOMINAL", Abdomen),
+    ("TRBUH", Abdomen),
+    ("TRBUHA", Abdomen),
+    ("LIVER", Abdomen),
+    ("LEBER", Abdomen),
+    ("JETRA", Abdomen),
+    ("JETRE", Abdomen),
+    ("BAUCH", Abdomen),
+    ("OBERBAUCH", Abdomen),
+    ("PANCREAS", Abdomen),
+    ("HIP", Hip),
+    ("HIPS", Hip),
+    ("HUEFTE", Hip),
+    ("KUK", Hip),
+    ("KUKA", Hip),
+    ("KUKOVI", Hip),
+    ("PELVIS", Pelvis),
+    ("BECKEN", Pelvis),
+    ("ZDJELICA", Pelvis),
+    ("ZDJELICE", Pelvis),
+    ("PROSTATE", Pelvis),
+    ("SACRUM", Pelvis),
+    ("UTERUS", Pelvis),
     // upper limb, specific first
-    ("WRIST", Wrist), ("HANDGELENK", Wrist), ("RUCNI ZGLOB", Wrist), ("ZAPESCE", Wrist),
-    ("FINGER", Finger), ("FINGERS", Finger), ("THUMB", Finger), ("PRST", Finger), ("PRSTI", Finger),
+    ("WRIST", Wrist),
+    ("HANDGELENK", Wrist),
+    ("RUCNI ZGLOB", Wrist),
+    ("ZAPESCE", Wrist),
+    ("FINGER", Finger),
+    ("FINGERS", Finger),
+    ("THUMB", Finger),
+    ("PRST", Finger),
+    ("PRSTI", Finger),
     ("DAUMEN", Finger),
-    ("HAND", Hand), ("HANDS", Hand), ("SAKA", Hand), ("SAKE", Hand), ("SHAKA", Hand),
-    ("ELBOW", Elbow), ("ELLENBOGEN", Elbow), ("LAKAT", Elbow), ("LAKTA", Elbow),
-    ("ARM", Arm), ("FOREARM", Arm), ("HUMERUS", Arm), ("UNTERARM", Arm), ("OBERARM", Arm),
-    ("PODLAKTICA", Arm), ("NADLAKTICA", Arm), ("RUKA", Arm), ("RUKE", Arm),
+    ("HAND", Hand),
+    ("HANDS", Hand),
+    ("SAKA", Hand),
+    ("SAKE", Hand),
+    ("SHAKA", Hand),
+    ("ELBOW", Elbow),
+    ("ELLENBOGEN", Elbow),
+    ("LAKAT", Elbow),
+    ("LAKTA", Elbow),
+    ("ARM", Arm),
+    ("FOREARM", Arm),
+    ("HUMERUS", Arm),
+    ("UNTERARM", Arm),
+    ("OBERARM", Arm),
+    ("PODLAKTICA", Arm),
+    ("NADLAKTICA", Arm),
+    ("RUKA", Arm),
+    ("RUKE", Arm),
     // lower limb, specific first
-    ("HEEL", Heel), ("CALCANEUS", Heel), ("FERSE", Heel), ("PETA", Heel), ("PETNA", Heel),
-    ("ANKLE", Ankle), ("SPRUNGGELENK", Ankle), ("GLEZANJ", Ankle), ("GLEZNJA", Ankle),
+    ("HEEL", Heel),
+    ("CALCANEUS", Heel),
+    ("FERSE", Heel),
+    ("PETA", Heel),
+    ("PETNA", Heel),
+    ("ANKLE", Ankle),
+    ("SPRUNGGELENK", Ankle),
+    ("GLEZANJ", Ankle),
+    ("GLEZNJA", Ankle),
     ("OSG", Ankle),
-    ("KNEE", Knee), ("KNIE", Knee), ("KOLJENO", Knee), ("KOLJENA", Knee), ("PATELLA", Knee),
-    ("FOOT", Foot), ("FEET", Foot), ("FUSS", Foot), ("STOPALO", Foot), ("STOPALA", Foot),
-    ("LEG", Leg), ("LEGS", Leg), ("FEMUR", Leg), ("TIBIA", Leg), ("BEIN", Leg), ("NOGA", Leg),
-    ("NOGE", Leg), ("POTKOLJENICA", Leg), ("OBERSCHENKEL", Leg), ("UNTERSCHENKEL", Leg),
+    ("KNEE", Knee),
+    ("KNIE", Knee),
+    ("KOLJENO", Knee),
+    ("KOLJENA", Knee),
+    ("PATELLA", Knee),
+    ("FOOT", Foot),
+    ("FEET", Foot),
+    ("FUSS", Foot),
+    ("STOPALO", Foot),
+    ("STOPALA", Foot),
+    ("LEG", Leg),
+    ("LEGS", Leg),
+    ("FEMUR", Leg),
+    ("TIBIA", Leg),
+    ("BEIN", Leg),
+    ("NOGA", Leg),
+    ("NOGE", Leg),
+    ("POTKOLJENICA", Leg),
+    ("OBERSCHENKEL", Leg),
+    ("UNTERSCHENKEL", Leg),
     ("BUTINA", Leg),
-    ("EXTREMITY", Extremity), ("EXTREMITAET", Extremity), ("EKSTREMITET", Extremity),
-    ("LIMB", Extremity), ("UPPER EXTREMITY", Extremity), ("LOWER EXTREMITY", Extremity),
+    ("EXTREMITY", Extremity),
+    ("EXTREMITAET", Extremity),
+    ("EKSTREMITET", Extremity),
+    ("LIMB", Extremity),
+    ("UPPER EXTREMITY", Extremity),
+    ("LOWER EXTREMITY", Extremity),
     // whole body and tests
-    ("WHOLEBODY", Wholebody), ("WHOLE BODY", Wholebody), ("WB", Wholebody), ("GANZKOERPER", Wholebody),
-    ("CIJELO TIJELO", Wholebody), ("BONE SCAN", Wholebody), ("SCINTIGRAFIJA SKELETA", Wholebody),
-    ("PHANTOM", Test), ("QA", Test), ("QC", Test), ("TEST", Test), ("CALIBRATION", Test),
-    // generic spine last: without a level it is most often lumbar in practice? no: keep UNKNOWN
+    ("WHOLEBODY", Wholebody),
+    ("WHOLE BODY", Wholebody),
+    ("WB", Wholebody),
+    ("GANZKOERPER", Wholebody),
+    ("CIJELO TIJELO", Wholebody),
+    ("BONE SCAN", Wholebody),
+    ("SCINTIGRAFIJA SKELETA", Wholebody),
+    ("PHANTOM", Test),
+    ("QA", Test),
+    ("QC", Test),
+    ("TEST", Test),
+    ("CALIBRATION", Test),
 ];
 
 /// Upper-case, fold accents (č ć š ž đ ä ö ü ß) to ASCII, and turn punctuation other than
@@ -159,9 +352,15 @@ pub fn fold(text: &str) -> String {
 /// First region whose term occurs on word boundaries in folded `text`.
 pub fn match_text(text: &str) -> Option<Region> {
     let folded = fold(text);
-    let padded = format!(" {} ", folded.split_whitespace().collect::<Vec<_>>().join(" "));
+    let padded = format!(
+        " {} ",
+        folded.split_whitespace().collect::<Vec<_>>().join(" ")
+    );
     // German writers also fold umlauts as plain vowels ("SCHADEL"); both spellings are rows.
-    TERMS.iter().find(|(term, _)| padded.contains(&format!(" {term} "))).map(|&(_, r)| r)
+    TERMS
+        .iter()
+        .find(|(term, _)| padded.contains(&format!(" {term} ")))
+        .map(|&(_, r)| r)
 }
 
 /// Normalise a body-part tag plus description texts to a region and its source.
@@ -193,7 +392,10 @@ mod tests {
         assert_eq!(normalise(Some("THORAX"), &[]), (Chest, AnatomySource::Tag));
         assert_eq!(normalise(Some("HEART"), &[]), (Chest, AnatomySource::Tag));
         assert_eq!(normalise(Some("BRAIN"), &[]), (Head, AnatomySource::Tag));
-        assert_eq!(normalise(Some("L-SPINE"), &[]), (Lspine, AnatomySource::Tag));
+        assert_eq!(
+            normalise(Some("L-SPINE"), &[]),
+            (Lspine, AnatomySource::Tag)
+        );
         assert_eq!(normalise(Some("lspine"), &[]), (Lspine, AnatomySource::Tag));
     }
 
@@ -213,8 +415,14 @@ mod tests {
 
     #[test]
     fn text_source_and_unknown() {
-        assert_eq!(normalise(Some(""), &["CT HEAD W/O"]), (Head, AnatomySource::Text));
-        assert_eq!(normalise(None, &["series 3"]), (Unknown, AnatomySource::Unknown));
+        assert_eq!(
+            normalise(Some(""), &["CT HEAD W/O"]),
+            (Head, AnatomySource::Text)
+        );
+        assert_eq!(
+            normalise(None, &["series 3"]),
+            (Unknown, AnatomySource::Unknown)
+        );
         // Substrings inside other words must not match: "ARM" in "PHARMA".
         assert_eq!(normalise(None, &["PHARMACY"]).0, Unknown);
     }

@@ -58,13 +58,18 @@ pub const STATE_DIR: &str = ".radcluster";
 pub fn walk(root: &Path, cancel: &Cancel) -> Result<(Vec<PathBuf>, Vec<Skipped>), ScanError> {
     let meta = std::fs::metadata(root).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => ScanError::Missing(root.to_owned()),
-        _ => ScanError::Unreadable { path: root.to_owned(), reason: e.to_string() },
+        _ => ScanError::Unreadable {
+            path: root.to_owned(),
+            reason: e.to_string(),
+        },
     })?;
     if !meta.is_dir() {
         return Err(ScanError::NotADirectory(root.to_owned()));
     }
-    std::fs::read_dir(root)
-        .map_err(|e| ScanError::Unreadable { path: root.to_owned(), reason: e.to_string() })?;
+    std::fs::read_dir(root).map_err(|e| ScanError::Unreadable {
+        path: root.to_owned(),
+        reason: e.to_string(),
+    })?;
     let mut files = Vec::new();
     let mut skipped = Vec::new();
     // walkdir detects symlink loops when following links and reports them as errors.
@@ -86,11 +91,17 @@ pub fn walk(root: &Path, cancel: &Cancel) -> Result<(Vec<PathBuf>, Vec<Skipped>)
             }
             Ok(_) => {}
             Err(err) => {
-                let path = err.path().map(Path::to_owned).unwrap_or_else(|| root.to_owned());
+                let path = err
+                    .path()
+                    .map(Path::to_owned)
+                    .unwrap_or_else(|| root.to_owned());
                 let reason = if err.loop_ancestor().is_some() {
                     "symbolic link loop, not followed".to_owned()
                 } else {
-                    format!("cannot read: {}", err.io_error().map_or(err.to_string(), |e| e.to_string()))
+                    format!(
+                        "cannot read: {}",
+                        err.io_error().map_or(err.to_string(), |e| e.to_string())
+                    )
                 };
                 skipped.push(Skipped { path, reason });
             }
@@ -100,7 +111,11 @@ pub fn walk(root: &Path, cancel: &Cancel) -> Result<(Vec<PathBuf>, Vec<Skipped>)
 }
 
 /// Scan `root`: walk, sniff and read every header in parallel on all cores.
-pub fn scan_headers(root: &Path, progress: &Progress, cancel: &Cancel) -> Result<ScanReport, ScanError> {
+pub fn scan_headers(
+    root: &Path,
+    progress: &Progress,
+    cancel: &Cancel,
+) -> Result<ScanReport, ScanError> {
     let start = Instant::now();
     progress.stage("Finding files", 0);
     let (files, mut skipped) = walk(root, cancel)?;
@@ -114,7 +129,11 @@ pub fn scan_headers(root: &Path, progress: &Progress, cancel: &Cancel) -> Result
             Ok(out)
         })
         .collect();
-    let mut report = ScanReport { root: root.to_owned(), files_seen: files.len(), ..Default::default() };
+    let mut report = ScanReport {
+        root: root.to_owned(),
+        files_seen: files.len(),
+        ..Default::default()
+    };
     for r in results {
         match r? {
             Outcome::Image(rec) => report.images.push(*rec),
@@ -138,13 +157,21 @@ pub enum Outcome {
 /// Read one file's header and classify it. Never panics: a decoder panic on hostile
 /// input is caught and reported as a skipped file.
 pub fn read_one(path: &Path) -> Outcome {
-    let skipped = |reason: String| Outcome::Skipped(Skipped { path: path.to_owned(), reason });
+    let skipped = |reason: String| {
+        Outcome::Skipped(Skipped {
+            path: path.to_owned(),
+            reason,
+        })
+    };
     match catch_unwind(AssertUnwindSafe(|| read_one_inner(path))) {
         Ok(Ok(o)) => o,
         Ok(Err(reason)) => skipped(reason),
         Err(_) => skipped("the DICOM parser failed on this file (malformed data)".to_owned()),
     }
 }
+
+/// Explicit VR Big Endian (retired in the standard, still found in archives).
+const EXPLICIT_VR_BIG_ENDIAN: &str = "1.2.840.10008.1.2.2";
 
 /// How a file starts.
 enum Sniff {
@@ -167,10 +194,14 @@ fn sniff(head: &[u8]) -> Sniff {
     // A raw data set starts with a low group: command, file meta, identifying or patient.
     let plausible = |g: u16| matches!(g, 0x0000 | 0x0002 | 0x0008 | 0x0010);
     if plausible(group_le) && group_le != 0 {
-        return Sniff::Raw(if vr_like { uids::EXPLICIT_VR_LITTLE_ENDIAN } else { uids::IMPLICIT_VR_LITTLE_ENDIAN });
+        return Sniff::Raw(if vr_like {
+            uids::EXPLICIT_VR_LITTLE_ENDIAN
+        } else {
+            uids::IMPLICIT_VR_LITTLE_ENDIAN
+        });
     }
     if plausible(group_be) && group_be != 0 && vr_like {
-        return Sniff::Raw(uids::EXPLICIT_VR_BIG_ENDIAN);
+        return Sniff::Raw(EXPLICIT_VR_BIG_ENDIAN);
     }
     Sniff::NotDicom
 }
@@ -191,17 +222,33 @@ fn read_head(path: &Path) -> std::io::Result<(Vec<u8>, u64, i64)> {
 fn read_one_inner(path: &Path) -> Result<Outcome, String> {
     let (head, size, mtime) = read_head(path).map_err(|e| format!("cannot read: {e}"))?;
     let (obj, ts): (InMemDicomObject, String) = match sniff(&head) {
-        Sniff::NotDicom => return Err("not a DICOM file (no DICM preamble and no recognisable data set)".into()),
+        Sniff::NotDicom => {
+            return Err("not a DICOM file (no DICM preamble and no recognisable data set)".into())
+        }
         Sniff::Part10 => {
             let f = OpenFileOptions::new()
                 .read_until(tags::PIXEL_DATA)
                 .open_file(path)
                 .map_err(|e| format!("invalid DICOM: {}", first_line(&e.to_string())))?;
-            let ts = f.meta().transfer_syntax().trim_end_matches('\0').trim().to_owned();
-            let sop_class = f.meta().media_storage_sop_class_uid().trim_end_matches('\0').trim().to_owned();
+            let ts = f
+                .meta()
+                .transfer_syntax()
+                .trim_end_matches('\0')
+                .trim()
+                .to_owned();
+            let sop_class = f
+                .meta()
+                .media_storage_sop_class_uid()
+                .trim_end_matches('\0')
+                .trim()
+                .to_owned();
             let obj = f.into_inner();
             if sop_class == uids::MEDIA_STORAGE_DIRECTORY_STORAGE
-                || obj.element_opt(tags::DIRECTORY_RECORD_SEQUENCE).ok().flatten().is_some()
+                || obj
+                    .element_opt(tags::DIRECTORY_RECORD_SEQUENCE)
+                    .ok()
+                    .flatten()
+                    .is_some()
             {
                 return Ok(Outcome::NonImage(NonImage {
                     path: path.to_owned(),
@@ -214,13 +261,23 @@ fn read_one_inner(path: &Path) -> Result<Outcome, String> {
             (obj, ts)
         }
         Sniff::Raw(ts_uid) => {
-            let ts = TransferSyntaxRegistry.get(ts_uid).ok_or("unsupported transfer syntax")?;
+            let ts = TransferSyntaxRegistry
+                .get(ts_uid)
+                .ok_or("unsupported transfer syntax")?;
             let f = BufReader::new(File::open(path).map_err(|e| format!("cannot read: {e}"))?);
-            let obj = InMemDicomObject::read_dataset_with_ts(f, ts)
-                .map_err(|e| format!("invalid DICOM data set without file meta: {}", first_line(&e.to_string())))?;
+            let obj = InMemDicomObject::read_dataset_with_ts(f, ts).map_err(|e| {
+                format!(
+                    "invalid DICOM data set without file meta: {}",
+                    first_line(&e.to_string())
+                )
+            })?;
             // A raw read counts as DICOM only with an identifying element (as pydicom's
             // forced read does).
-            if obj.element_opt(tags::SOP_CLASS_UID).ok().flatten().is_none()
+            if obj
+                .element_opt(tags::SOP_CLASS_UID)
+                .ok()
+                .flatten()
+                .is_none()
                 && obj.element_opt(tags::MODALITY).ok().flatten().is_none()
             {
                 return Err("not a DICOM file (data set has no SOP class or modality)".into());
@@ -250,7 +307,14 @@ fn get_multi(obj: &InMemDicomObject, tag: Tag) -> Vec<String> {
     obj.element_opt(tag)
         .ok()
         .flatten()
-        .and_then(|e| e.to_multi_str().ok().map(|v| v.iter().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect()))
+        .and_then(|e| {
+            e.to_multi_str().ok().map(|v| {
+                v.iter()
+                    .map(|s| s.trim().to_owned())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
+        })
         .unwrap_or_default()
 }
 
@@ -262,7 +326,11 @@ pub fn get_f64(obj: &InMemDicomObject, tag: Tag) -> Option<f64> {
 }
 
 fn get_f64s(obj: &InMemDicomObject, tag: Tag) -> Vec<f64> {
-    obj.element_opt(tag).ok().flatten().and_then(|e| e.to_multi_float64().ok()).unwrap_or_default()
+    obj.element_opt(tag)
+        .ok()
+        .flatten()
+        .and_then(|e| e.to_multi_float64().ok())
+        .unwrap_or_default()
 }
 
 /// Human name of a SOP class UID.
@@ -270,7 +338,13 @@ pub fn sop_class_name(uid: &str) -> String {
     StandardSopClassDictionary
         .by_uid(uid)
         .map(|e| e.name.to_owned())
-        .unwrap_or_else(|| if uid.is_empty() { "unknown SOP class".into() } else { format!("SOP class {uid}") })
+        .unwrap_or_else(|| {
+            if uid.is_empty() {
+                "unknown SOP class".into()
+            } else {
+                format!("SOP class {uid}")
+            }
+        })
 }
 
 /// Salted, truncated SHA-256 of the patient ID: groups images by patient without
@@ -279,7 +353,11 @@ pub fn patient_key(patient_id: Option<&str>) -> String {
     let mut h = Sha256::new();
     h.update(b"radcluster-patient-v1:");
     h.update(patient_id.unwrap_or("").as_bytes());
-    h.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect()
+    h.finalize()
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Parse an Age String like "045Y", "006M", "010W", "003D" into years.
@@ -304,18 +382,33 @@ fn sr_text(obj: &InMemDicomObject, depth: usize, out: &mut Vec<String>) {
     if let Some(t) = get_str(obj, tags::TEXT_VALUE) {
         out.push(t);
     }
-    if let Some(items) = obj.element_opt(tags::CONTENT_SEQUENCE).ok().flatten().and_then(|e| e.items()) {
+    if let Some(items) = obj
+        .element_opt(tags::CONTENT_SEQUENCE)
+        .ok()
+        .flatten()
+        .and_then(|e| e.items())
+    {
         for item in items {
             sr_text(item, depth + 1, out);
         }
     }
 }
 
-fn classify(path: &Path, obj: &InMemDicomObject, ts: String, file_size: u64, mtime: i64) -> Outcome {
+fn classify(
+    path: &Path,
+    obj: &InMemDicomObject,
+    ts: String,
+    file_size: u64,
+    mtime: i64,
+) -> Outcome {
     let sop_class_uid = get_str(obj, tags::SOP_CLASS_UID).unwrap_or_default();
     let rows = get_f64(obj, tags::ROWS).unwrap_or(0.0) as u32;
     let cols = get_f64(obj, tags::COLUMNS).unwrap_or(0.0) as u32;
-    let has_bits = obj.element_opt(tags::BITS_ALLOCATED).ok().flatten().is_some();
+    let has_bits = obj
+        .element_opt(tags::BITS_ALLOCATED)
+        .ok()
+        .flatten()
+        .is_some();
     let study_instance_uid = get_str(obj, tags::STUDY_INSTANCE_UID).unwrap_or_default();
     if rows == 0 || cols == 0 || !has_bits {
         let mut text = Vec::new();
@@ -333,17 +426,29 @@ fn classify(path: &Path, obj: &InMemDicomObject, ts: String, file_size: u64, mti
     let series_description = get_str(obj, tags::SERIES_DESCRIPTION);
     let protocol_name = get_str(obj, tags::PROTOCOL_NAME);
     let requested_procedure_description = get_str(obj, tags::REQUESTED_PROCEDURE_DESCRIPTION);
-    let descriptions: Vec<&str> = [&series_description, &study_description, &protocol_name, &requested_procedure_description]
-        .iter()
-        .filter_map(|s| s.as_deref())
-        .collect();
+    let descriptions: Vec<&str> = [
+        &series_description,
+        &study_description,
+        &protocol_name,
+        &requested_procedure_description,
+    ]
+    .iter()
+    .filter_map(|s| s.as_deref())
+    .collect();
     let (anatomy, anatomy_source) = anatomy::normalise(body_part_raw.as_deref(), &descriptions);
     let spacing = {
         let v = get_f64s(obj, tags::PIXEL_SPACING);
-        let v = if v.len() >= 2 { v } else { get_f64s(obj, tags::IMAGER_PIXEL_SPACING) };
+        let v = if v.len() >= 2 {
+            v
+        } else {
+            get_f64s(obj, tags::IMAGER_PIXEL_SPACING)
+        };
         (v.len() >= 2).then(|| (v[0], v[1]))
     };
-    let window = match (get_f64(obj, tags::WINDOW_CENTER), get_f64(obj, tags::WINDOW_WIDTH)) {
+    let window = match (
+        get_f64(obj, tags::WINDOW_CENTER),
+        get_f64(obj, tags::WINDOW_WIDTH),
+    ) {
         (Some(c), Some(w)) if w > 0.0 => Some((c, w)),
         _ => None,
     };
@@ -354,7 +459,9 @@ fn classify(path: &Path, obj: &InMemDicomObject, ts: String, file_size: u64, mti
         series_instance_uid: get_str(obj, tags::SERIES_INSTANCE_UID).unwrap_or_default(),
         study_instance_uid,
         sop_class_uid,
-        modality: get_str(obj, tags::MODALITY).unwrap_or_else(|| "OT".into()).to_uppercase(),
+        modality: get_str(obj, tags::MODALITY)
+            .unwrap_or_else(|| "OT".into())
+            .to_uppercase(),
         body_part_raw,
         anatomy,
         anatomy_source,
@@ -365,7 +472,8 @@ fn classify(path: &Path, obj: &InMemDicomObject, ts: String, file_size: u64, mti
         rows,
         cols,
         frames: get_f64(obj, tags::NUMBER_OF_FRAMES).map_or(1, |f| f.max(1.0) as u32),
-        photometric_interpretation: get_str(obj, tags::PHOTOMETRIC_INTERPRETATION).unwrap_or_default(),
+        photometric_interpretation: get_str(obj, tags::PHOTOMETRIC_INTERPRETATION)
+            .unwrap_or_default(),
         transfer_syntax: ts,
         bits_allocated: get_f64(obj, tags::BITS_ALLOCATED).unwrap_or(0.0) as u16,
         pixel_spacing: spacing,
@@ -405,9 +513,15 @@ mod tests {
         assert!(matches!(sniff(&p10), Sniff::Part10));
         // (0008,0005) CS: explicit VR little endian without meta.
         let raw = [0x08, 0x00, 0x05, 0x00, b'C', b'S', 0x0a, 0x00];
-        assert!(matches!(sniff(&raw), Sniff::Raw(uids::EXPLICIT_VR_LITTLE_ENDIAN)));
+        assert!(matches!(
+            sniff(&raw),
+            Sniff::Raw(uids::EXPLICIT_VR_LITTLE_ENDIAN)
+        ));
         let implicit = [0x08, 0x00, 0x05, 0x00, 0x0a, 0x00, 0x00, 0x00];
-        assert!(matches!(sniff(&implicit), Sniff::Raw(uids::IMPLICIT_VR_LITTLE_ENDIAN)));
+        assert!(matches!(
+            sniff(&implicit),
+            Sniff::Raw(uids::IMPLICIT_VR_LITTLE_ENDIAN)
+        ));
         assert!(matches!(sniff(b"%PDF-1.4 hello world"), Sniff::NotDicom));
         assert!(matches!(sniff(b"ab"), Sniff::NotDicom));
     }
@@ -428,8 +542,14 @@ mod tests {
     #[test]
     fn missing_and_file_roots_are_errors() {
         let c = Cancel::new();
-        assert!(matches!(walk(Path::new("/definitely/not/here"), &c), Err(ScanError::Missing(_))));
+        assert!(matches!(
+            walk(Path::new("/definitely/not/here"), &c),
+            Err(ScanError::Missing(_))
+        ));
         let f = tempfile::NamedTempFile::new().unwrap();
-        assert!(matches!(walk(f.path(), &c), Err(ScanError::NotADirectory(_))));
+        assert!(matches!(
+            walk(f.path(), &c),
+            Err(ScanError::NotADirectory(_))
+        ));
     }
 }

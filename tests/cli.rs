@@ -1,0 +1,212 @@
+//! The headless commands, run as a user would: the real binary on real DICOM folders.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_radcluster"));
+    c.env("RUST_LOG", "error");
+    c
+}
+
+fn shared(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared")
+        .join(rel)
+}
+
+fn sample() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/sample")
+}
+
+fn read_json(p: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
+}
+
+fn names(list: &serde_json::Value) -> Vec<String> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            Path::new(e["path"].as_str().unwrap())
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect()
+}
+
+#[test]
+fn scan_sample_lists_images_non_images_and_skipped() {
+    let out = tempfile::tempdir().unwrap();
+    let report = out.path().join("r.json");
+    let st = bin()
+        .args(["scan"])
+        .arg(sample())
+        .arg("--report")
+        .arg(&report)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let r = read_json(&report);
+    assert_eq!(r["files_seen"].as_u64().unwrap(), 30);
+    let images = names(&r["images"]);
+    assert!(images.iter().any(|n| n == "CT_small.dcm"));
+    assert_eq!(
+        images.iter().filter(|n| n.starts_with("brain_")).count(),
+        20
+    );
+    let non_image = &r["non_image"];
+    assert!(names(non_image).contains(&"test-SR.dcm".to_string()));
+    let sr = non_image
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["path"].as_str().unwrap().ends_with("test-SR.dcm"))
+        .unwrap();
+    assert!(sr["sop_class"].as_str().unwrap().contains("SR"), "{sr}");
+    let skipped = r["skipped"].as_array().unwrap();
+    let trunc = skipped
+        .iter()
+        .find(|e| e["path"].as_str().unwrap().ends_with("MR_truncated.dcm"))
+        .unwrap();
+    assert!(!trunc["reason"].as_str().unwrap().is_empty());
+    // Every image record carries the fields of the report shape.
+    for img in r["images"].as_array().unwrap() {
+        for key in [
+            "path",
+            "sop_instance_uid",
+            "modality",
+            "anatomy",
+            "anatomy_source",
+            "rows",
+            "cols",
+            "frames",
+            "transfer_syntax",
+        ] {
+            assert!(img.get(key).is_some(), "missing {key} in {img}");
+        }
+    }
+    // No patient identity in the report.
+    let text = std::fs::read_to_string(&report).unwrap();
+    assert!(!text.contains("PatientName") && !text.contains("patient_name"));
+}
+
+#[test]
+fn scan_shared_archive_never_panics_and_accounts_for_every_file() {
+    let out = tempfile::tempdir().unwrap();
+    let report = out.path().join("r.json");
+    let o = bin()
+        .args(["scan"])
+        .arg(shared("dicom"))
+        .arg("--report")
+        .arg(&report)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(!String::from_utf8_lossy(&o.stderr).contains("panicked"));
+    let r = read_json(&report);
+    let seen = r["files_seen"].as_u64().unwrap() as usize;
+    let accounted = r["images"].as_array().unwrap().len()
+        + r["non_image"].as_array().unwrap().len()
+        + r["skipped"].as_array().unwrap().len();
+    assert_eq!(seen, accounted);
+    let skipped = names(&r["skipped"]);
+    for broken in ["MR_truncated.dcm", "SOURCES.md"] {
+        assert!(
+            skipped.iter().any(|n| n == broken),
+            "{broken} should be skipped: {skipped:?}"
+        );
+    }
+    for entry in r["skipped"].as_array().unwrap() {
+        assert!(!entry["reason"].as_str().unwrap().is_empty());
+    }
+    // Files without preamble or file meta are recognised by content.
+    let images = names(&r["images"]);
+    for f in [
+        "ExplVR_LitEndNoMeta.dcm",
+        "ExplVR_BigEndNoMeta.dcm",
+        "CT_small.dcm",
+        "MR_small_RLE.dcm",
+    ] {
+        assert!(
+            images.iter().any(|n| n == f),
+            "{f} should be an image: not in {} images",
+            images.len()
+        );
+    }
+    let non_image = names(&r["non_image"]);
+    for f in ["rtplan.dcm", "test-SR.dcm"] {
+        assert!(
+            non_image.iter().any(|n| n == f),
+            "{f} should be a non-image object"
+        );
+    }
+}
+
+#[test]
+fn empty_missing_and_file_arguments_fail_clearly() {
+    let empty = tempfile::tempdir().unwrap();
+    let o = bin()
+        .args(["scan"])
+        .arg(empty.path())
+        .arg("--report")
+        .arg(empty.path().join("r.json"))
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("empty"));
+
+    let o = bin()
+        .args(["scan", "/no/such/folder", "--report", "/tmp/never.json"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("/no/such/folder"));
+
+    let o = bin()
+        .args(["run", "/tmp", "--k", "0", "--out", "/tmp/x"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--k"));
+
+    let o = bin()
+        .args(["run", "/tmp", "--weights", "pixels=1", "--out", "/tmp/x"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("unknown source"));
+}
+
+#[test]
+fn symlink_loops_and_nested_extensionless_files() {
+    let d = tempfile::tempdir().unwrap();
+    let nested = d.path().join("patient/study/series");
+    std::fs::create_dir_all(&nested).unwrap();
+    std::fs::copy(shared("dicom/pydicom/CT_small.dcm"), nested.join("IM0001")).unwrap();
+    std::fs::write(d.path().join("notes.txt"), "not dicom").unwrap();
+    std::os::unix::fs::symlink(d.path(), nested.join("loop")).unwrap();
+    let report = d.path().join("r.json");
+    let st = bin()
+        .args(["scan"])
+        .arg(d.path())
+        .arg("--report")
+        .arg(&report)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let r = read_json(&report);
+    assert_eq!(names(&r["images"]), vec!["IM0001".to_string()]);
+    let skipped = r["skipped"].as_array().unwrap();
+    assert!(skipped
+        .iter()
+        .any(|e| e["reason"].as_str().unwrap().contains("not a DICOM")));
+    assert!(
+        skipped
+            .iter()
+            .any(|e| e["reason"].as_str().unwrap().contains("loop")),
+        "{skipped:?}"
+    );
+}
