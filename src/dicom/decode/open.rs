@@ -1,0 +1,164 @@
+//! Opening a file for decoding: Part 10 files (with or without the 128-byte preamble) and
+//! raw data sets with no file meta group, whose transfer syntax is inferred from the bytes.
+
+use std::path::Path;
+
+use dicom_dictionary_std::uids;
+use dicom_encoding::TransferSyntaxIndex;
+use dicom_object::file::ReadPreamble;
+use dicom_object::meta::FileMetaTableBuilder;
+use dicom_object::{DefaultDicomObject, InMemDicomObject, OpenFileOptions};
+use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
+
+use super::DecodeError;
+
+/// Explicit VR Big Endian (retired, still found in archives).
+pub(crate) const EXPLICIT_VR_BIG_ENDIAN: &str = "1.2.840.10008.1.2.2";
+
+/// Files above this size are refused rather than read into memory.
+pub(crate) const MAX_FILE_BYTES: u64 = 2 << 30;
+
+/// A DICOM object ready for decoding, whatever its on-disk framing was.
+pub(crate) struct Opened {
+    pub obj: DefaultDicomObject,
+    /// True when the file had no meta group and the transfer syntax was inferred.
+    #[allow(dead_code)]
+    pub inferred: bool,
+}
+
+/// Read `path` fully and parse it as a DICOM object.
+pub(crate) fn open(path: &Path) -> Result<Opened, DecodeError> {
+    let meta = std::fs::metadata(path).map_err(|e| DecodeError::Io(e.to_string()))?;
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(DecodeError::Unsupported(format!(
+            "file is {} bytes, above the {} byte limit",
+            meta.len(),
+            MAX_FILE_BYTES
+        )));
+    }
+    let bytes = std::fs::read(path).map_err(|e| DecodeError::Io(e.to_string()))?;
+    open_bytes(&bytes)
+}
+
+/// Parse a whole file held in memory.
+pub(crate) fn open_bytes(bytes: &[u8]) -> Result<Opened, DecodeError> {
+    let part10_at = if bytes.len() >= 132 && &bytes[128..132] == b"DICM" {
+        Some(128)
+    } else if bytes.len() >= 4 && &bytes[..4] == b"DICM" {
+        Some(0)
+    } else {
+        None
+    };
+    if let Some(at) = part10_at {
+        let obj = OpenFileOptions::new()
+            .read_preamble(ReadPreamble::Never)
+            .from_reader(&bytes[at..])
+            .map_err(|e| DecodeError::Corrupt(format!("cannot parse DICOM file: {e}")))?;
+        return Ok(Opened {
+            obj,
+            inferred: false,
+        });
+    }
+    open_raw_dataset(bytes)
+}
+
+/// Two upper-case letters that name a DICOM value representation.
+fn is_vr(b: &[u8]) -> bool {
+    const VRS: &[&[u8; 2]] = &[
+        b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FL", b"FD", b"IS", b"LO", b"LT", b"OB",
+        b"OD", b"OF", b"OL", b"OV", b"OW", b"PN", b"SH", b"SL", b"SQ", b"SS", b"ST", b"SV", b"TM",
+        b"UC", b"UI", b"UL", b"UN", b"UR", b"US", b"UT", b"UV",
+    ];
+    b.len() >= 2 && VRS.iter().any(|v| v[..] == b[..2])
+}
+
+/// Transfer syntaxes to try for a raw data set, most likely first, judged from the first
+/// element header: a plausible group number in little or big endian, and a VR or not.
+fn candidate_syntaxes(bytes: &[u8]) -> Vec<&'static str> {
+    let all = [
+        uids::EXPLICIT_VR_LITTLE_ENDIAN,
+        uids::IMPLICIT_VR_LITTLE_ENDIAN,
+        EXPLICIT_VR_BIG_ENDIAN,
+    ];
+    let mut order = Vec::with_capacity(3);
+    if bytes.len() >= 6 {
+        let le = u16::from_le_bytes([bytes[0], bytes[1]]);
+        let be = u16::from_be_bytes([bytes[0], bytes[1]]);
+        let explicit = is_vr(&bytes[4..6]);
+        let plausible = |g: u16| g != 0 && g <= 0x0100 && g % 2 == 0;
+        if plausible(le) {
+            order.push(if explicit { all[0] } else { all[1] });
+        } else if plausible(be) && explicit {
+            order.push(all[2]);
+        }
+    }
+    for ts in all {
+        if !order.contains(&ts) {
+            order.push(ts);
+        }
+    }
+    order
+}
+
+/// A data set with no preamble and no file meta group: infer the transfer syntax, then wrap
+/// the data set in a synthetic meta group so the pixel pipeline can treat it like any file.
+fn open_raw_dataset(bytes: &[u8]) -> Result<Opened, DecodeError> {
+    let mut last_err = String::from("empty file");
+    for ts_uid in candidate_syntaxes(bytes) {
+        let Some(ts) = TransferSyntaxRegistry.get(ts_uid) else {
+            continue;
+        };
+        match InMemDicomObject::read_dataset_with_ts(bytes, ts) {
+            Ok(ds) => {
+                // Accept a parse only if it found real attributes, as a DICOM reader would.
+                let plausible = ds
+                    .iter()
+                    .any(|e| matches!(e.header().tag.group(), 0x0008 | 0x0028));
+                if !plausible {
+                    last_err = "no DICOM preamble and no recognisable data set".into();
+                    continue;
+                }
+                let builder = FileMetaTableBuilder::new()
+                    .transfer_syntax(ts_uid)
+                    .media_storage_sop_class_uid(uids::SECONDARY_CAPTURE_IMAGE_STORAGE)
+                    .media_storage_sop_instance_uid("2.25.0");
+                let obj = ds
+                    .with_meta(builder)
+                    .map_err(|e| DecodeError::Corrupt(format!("cannot wrap raw data set: {e}")))?;
+                return Ok(Opened {
+                    obj,
+                    inferred: true,
+                });
+            }
+            Err(e) => last_err = e.to_string(),
+        }
+    }
+    Err(DecodeError::Unsupported(format!(
+        "not a DICOM file (no preamble, no meta group, and no data set could be parsed: {last_err})"
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn syntax_guess_from_first_header() {
+        // (0008,0005) CS explicit little endian
+        let ele = [0x08, 0x00, 0x05, 0x00, b'C', b'S', 0x0a, 0x00];
+        assert_eq!(candidate_syntaxes(&ele)[0], uids::EXPLICIT_VR_LITTLE_ENDIAN);
+        // implicit little endian: length follows directly
+        let ile = [0x08, 0x00, 0x05, 0x00, 0x0a, 0x00, 0x00, 0x00];
+        assert_eq!(candidate_syntaxes(&ile)[0], uids::IMPLICIT_VR_LITTLE_ENDIAN);
+        // explicit big endian
+        let ebe = [0x00, 0x08, 0x00, 0x05, b'C', b'S', 0x00, 0x0a];
+        assert_eq!(candidate_syntaxes(&ebe)[0], EXPLICIT_VR_BIG_ENDIAN);
+        assert_eq!(candidate_syntaxes(&ebe).len(), 3);
+    }
+
+    #[test]
+    fn text_is_not_dicom() {
+        let err = open_bytes(b"hello, this is plainly not a DICOM file\n").err();
+        assert!(matches!(err, Some(DecodeError::Unsupported(_))), "{err:?}");
+    }
+}
