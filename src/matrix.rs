@@ -13,7 +13,11 @@ pub struct Matrix {
 
 impl Matrix {
     pub fn zeros(rows: usize, cols: usize) -> Self {
-        Self { rows, cols, data: vec![0.0; rows * cols] }
+        Self {
+            rows,
+            cols,
+            data: vec![0.0; rows * cols],
+        }
     }
 
     /// Panics if `data.len() != rows * cols` (a programming error, never user input).
@@ -29,7 +33,11 @@ impl Matrix {
             assert_eq!(r.len(), cols, "ragged rows");
             data.extend_from_slice(r);
         }
-        Self { rows: rows.len(), cols, data }
+        Self {
+            rows: rows.len(),
+            cols,
+            data,
+        }
     }
 
     #[inline]
@@ -54,7 +62,11 @@ impl Matrix {
         for &i in idx {
             data.extend_from_slice(self.row(i));
         }
-        Self { rows: idx.len(), cols: self.cols, data }
+        Self {
+            rows: idx.len(),
+            cols: self.cols,
+            data,
+        }
     }
 
     /// L2-normalise every row in place; zero rows stay zero (never NaN).

@@ -102,7 +102,12 @@ impl Progress {
         self.0.done.fetch_add(n, Ordering::Relaxed);
     }
     pub fn snapshot(&self) -> ProgressSnapshot {
-        let (stage, start) = self.0.stage.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let (stage, start) = self
+            .0
+            .stage
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         ProgressSnapshot {
             stage,
             done: self.0.done.load(Ordering::Relaxed),
