@@ -58,6 +58,11 @@ pub struct RunArgs {
     /// Output folder for labels.csv, labels.json, metrics.json, radiologynet.csv.
     #[arg(long)]
     pub out: PathBuf,
+    /// A ground-truth CSV (columns path, region, class; paths relative to DIR), such as
+    /// the one `radcluster synth` writes: the clusters are scored against it in
+    /// metrics.json.
+    #[arg(long)]
+    pub truth: Option<PathBuf>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -228,10 +233,13 @@ pub fn run(a: RunArgs) -> Result<()> {
         text: a.text,
         ..Default::default()
     };
-    let result = {
+    let mut result = {
         let _bar = Bar::new(&progress);
         pipeline::analyse(&a.dir, &params, &opts, &progress, &cancel)?
     };
+    if let Some(t) = &a.truth {
+        result.truth = Some(pipeline::score_against_truth(&a.dir, &result.analysis, t)?);
+    }
     pipeline::write_run_outputs(&a.out, &result)?;
     eprintln!(
         "{} images in {} clusters ({} skipped) -> {}",

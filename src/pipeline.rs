@@ -211,6 +211,71 @@ pub struct RunResult {
     pub meta_features: Vec<String>,
     pub timings: Vec<(String, f64)>,
     pub cache_hits: usize,
+    /// Scores against a ground truth, when one was given.
+    pub truth: Option<TruthScores>,
+}
+
+/// Clustering scores against a ground-truth file.
+#[derive(Clone, Debug, Serialize)]
+pub struct TruthScores {
+    pub file: PathBuf,
+    /// Images of the analysis found in the truth file.
+    pub matched: usize,
+    pub class: cluster::metrics::LabelScores,
+    pub region: cluster::metrics::LabelScores,
+}
+
+/// Score the clusters of `analysis` against a CSV with columns `path`, `region`, `class`
+/// (paths relative to `dir`, or absolute).
+pub fn score_against_truth(
+    dir: &Path,
+    analysis: &Analysis,
+    truth: &Path,
+) -> Result<TruthScores, PipelineError> {
+    let bad = |reason: String| PipelineError::Other(format!("{}: {reason}", truth.display()));
+    let mut rdr = csv::Reader::from_path(truth).map_err(|e| bad(e.to_string()))?;
+    let headers = rdr.headers().map_err(|e| bad(e.to_string()))?.clone();
+    let col = |name: &str| {
+        headers
+            .iter()
+            .position(|h| h == name)
+            .ok_or_else(|| bad(format!("no '{name}' column")))
+    };
+    let (pc, rc, cc) = (col("path")?, col("region")?, col("class")?);
+    let mut by_path: HashMap<PathBuf, (String, String)> = HashMap::new();
+    for row in rdr.records() {
+        let row = row.map_err(|e| bad(e.to_string()))?;
+        let p = Path::new(row.get(pc).unwrap_or(""));
+        let p = if p.is_absolute() {
+            p.to_owned()
+        } else {
+            dir.join(p)
+        };
+        by_path.insert(
+            p,
+            (
+                row.get(rc).unwrap_or("").to_owned(),
+                row.get(cc).unwrap_or("").to_owned(),
+            ),
+        );
+    }
+    let (mut class, mut region, mut pred) = (Vec::new(), Vec::new(), Vec::new());
+    for (rec, &label) in analysis.records.iter().zip(&analysis.labels) {
+        if let Some((r, c)) = by_path.get(&rec.path) {
+            region.push(r.as_str());
+            class.push(c.as_str());
+            pred.push(label);
+        }
+    }
+    if pred.is_empty() {
+        return Err(bad("no image of the folder is listed in it".into()));
+    }
+    Ok(TruthScores {
+        file: truth.to_owned(),
+        matched: pred.len(),
+        class: cluster::metrics::label_scores(&class, &pred),
+        region: cluster::metrics::label_scores(&region, &pred),
+    })
 }
 
 fn timed<T>(timings: &mut Vec<(String, f64)>, name: &str, f: impl FnOnce() -> T) -> T {
@@ -489,6 +554,7 @@ pub fn analyse_with(
         meta_features: embeddings.meta_features,
         timings,
         cache_hits,
+        truth: None,
     })
 }
 
@@ -504,6 +570,8 @@ struct MetricsFile<'a> {
     cache_hits: usize,
     skipped: usize,
     non_image: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    truth: &'a Option<TruthScores>,
 }
 
 /// Write `labels.csv`, `labels.json`, `radiologynet.csv`, `metrics.json` and
@@ -521,6 +589,7 @@ pub fn write_run_outputs(out: &Path, r: &RunResult) -> Result<(), PipelineError>
         cache_hits: r.cache_hits,
         skipped: r.analysis.skipped.len(),
         non_image: r.analysis.non_image.len(),
+        truth: &r.truth,
     };
     let write = |name: &str, bytes: Vec<u8>| {
         crate::atomic::write_atomic(&out.join(name), &bytes)

@@ -210,3 +210,135 @@ fn symlink_loops_and_nested_extensionless_files() {
         "{skipped:?}"
     );
 }
+
+fn copy_dir(from: &Path, to: &Path) {
+    for e in walkdir::WalkDir::new(from) {
+        let e = e.unwrap();
+        let dest = to.join(e.path().strip_prefix(from).unwrap());
+        if e.file_type().is_dir() {
+            std::fs::create_dir_all(&dest).unwrap();
+        } else {
+            std::fs::copy(e.path(), &dest).unwrap();
+        }
+    }
+}
+
+#[test]
+fn run_writes_every_output_and_same_seed_gives_same_labels() {
+    let work = tempfile::tempdir().unwrap();
+    let data = work.path().join("data");
+    copy_dir(&sample(), &data);
+    let run = |out: &Path| {
+        let o = bin()
+            .args(["run"])
+            .arg(&data)
+            .args(["--k", "4", "--seed", "7", "--projection", "pca", "--out"])
+            .arg(out)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    let (a, b) = (work.path().join("a"), work.path().join("b"));
+    run(&a);
+    // The second run finds every embedding in the cache: same seed, same output.
+    run(&b);
+    for f in [
+        "labels.csv",
+        "labels.json",
+        "metrics.json",
+        "radiologynet.csv",
+        "skipped.json",
+    ] {
+        assert!(a.join(f).is_file(), "{f} missing");
+    }
+    assert_eq!(
+        std::fs::read(a.join("labels.csv")).unwrap(),
+        std::fs::read(b.join("labels.csv")).unwrap()
+    );
+    assert_eq!(
+        std::fs::read(a.join("radiologynet.csv")).unwrap(),
+        std::fs::read(b.join("radiologynet.csv")).unwrap()
+    );
+
+    let mut rdr = csv::Reader::from_path(a.join("labels.csv")).unwrap();
+    let header: Vec<String> = rdr.headers().unwrap().iter().map(str::to_owned).collect();
+    for col in [
+        "path",
+        "sop_instance_uid",
+        "series_instance_uid",
+        "study_instance_uid",
+        "cluster_id",
+        "cluster_name",
+        "modality",
+        "anatomy",
+        "distance_to_centre",
+        "x",
+        "y",
+    ] {
+        assert!(header.iter().any(|h| h == col), "labels.csv lacks {col}");
+    }
+    let rows: Vec<csv::StringRecord> = rdr.records().map(Result::unwrap).collect();
+    // The sample holds 30 files: images, one SR and one truncated file.
+    let m = read_json(&a.join("metrics.json"));
+    assert_eq!(rows.len() as u64, m["images"].as_u64().unwrap());
+    assert!(rows.len() >= 25, "{} rows", rows.len());
+    let clusters: std::collections::BTreeSet<&str> =
+        rows.iter().map(|r| r.get(4).unwrap()).collect();
+    assert_eq!(clusters.len(), 4);
+    let nmi = m["metrics"]["modality"]["nmi"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&nmi));
+    assert_eq!(m["params"]["seed"].as_u64(), Some(7));
+    assert!(
+        m["cache_hits"].as_u64().unwrap() == 0
+            || m["cache_hits"].as_u64().unwrap() == rows.len() as u64
+    );
+    let m2 = read_json(&b.join("metrics.json"));
+    assert_eq!(
+        m2["cache_hits"].as_u64().unwrap(),
+        rows.len() as u64,
+        "second run must embed nothing"
+    );
+
+    let radnet = std::fs::read_to_string(a.join("radiologynet.csv")).unwrap();
+    assert!(radnet
+        .lines()
+        .next()
+        .unwrap()
+        .starts_with("id,ExamID,Modality,BodyPartExamined,Cluster"));
+}
+
+#[test]
+fn run_scores_a_synthetic_archive_against_its_ground_truth() {
+    let work = tempfile::tempdir().unwrap();
+    let data = work.path().join("synth");
+    let st = bin()
+        .args(["synth"])
+        .arg(&data)
+        .args(["--n", "48", "--seed", "3"])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let out = work.path().join("out");
+    let o = bin()
+        .args(["run"])
+        .arg(&data)
+        .args([
+            "--k",
+            "16",
+            "--text",
+            "ngram",
+            "--projection",
+            "pca",
+            "--truth",
+        ])
+        .arg(data.join("ground_truth.csv"))
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let m = read_json(&out.join("metrics.json"));
+    assert_eq!(m["truth"]["matched"].as_u64(), Some(48));
+    let nmi = m["truth"]["class"]["nmi"].as_f64().unwrap();
+    assert!(nmi > 0.5, "NMI against the phantom classes is only {nmi}");
+}
