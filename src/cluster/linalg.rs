@@ -164,24 +164,35 @@ pub(crate) fn pairwise(x: &Matrix, metric: super::Distance) -> Vec<f32> {
     match metric {
         super::Distance::Euclidean => {
             let xn = row_sq_norms(x);
-            out.par_chunks_mut(BLOCK * n.max(1)).enumerate().for_each(|(bi, blk)| {
-                let start = bi * BLOCK;
-                let m = blk.len() / n.max(1);
-                sq_dists_block(&x.data[start * d..(start + m) * d], &xn[start..start + m], &x.data, &xn, d, blk);
-                for i in 0..m {
-                    let row = &mut blk[i * n..(i + 1) * n];
-                    row.iter_mut().for_each(|v| *v = v.sqrt());
-                    row[start + i] = 0.0;
-                }
-            });
+            out.par_chunks_mut(BLOCK * n.max(1))
+                .enumerate()
+                .for_each(|(bi, blk)| {
+                    let start = bi * BLOCK;
+                    let m = blk.len() / n.max(1);
+                    sq_dists_block(
+                        &x.data[start * d..(start + m) * d],
+                        &xn[start..start + m],
+                        &x.data,
+                        &xn,
+                        d,
+                        blk,
+                    );
+                    for i in 0..m {
+                        let row = &mut blk[i * n..(i + 1) * n];
+                        row.iter_mut().for_each(|v| *v = v.sqrt());
+                        row[start + i] = 0.0;
+                    }
+                });
         }
         super::Distance::Manhattan => {
-            out.par_chunks_mut(n.max(1)).enumerate().for_each(|(i, row)| {
-                let xi = x.row(i);
-                for (j, v) in row.iter_mut().enumerate() {
-                    *v = if i == j { 0.0 } else { manhattan(xi, x.row(j)) };
-                }
-            });
+            out.par_chunks_mut(n.max(1))
+                .enumerate()
+                .for_each(|(i, row)| {
+                    let xi = x.row(i);
+                    for (j, v) in row.iter_mut().enumerate() {
+                        *v = if i == j { 0.0 } else { manhattan(xi, x.row(j)) };
+                    }
+                });
         }
     }
     out
@@ -193,7 +204,11 @@ mod tests {
 
     #[test]
     fn gemm_distances_match_direct() {
-        let x = Matrix::from_rows(&[vec![1.0, 2.0, 3.0], vec![0.0, -1.0, 2.0], vec![1.0, 2.0, 3.0]]);
+        let x = Matrix::from_rows(&[
+            vec![1.0, 2.0, 3.0],
+            vec![0.0, -1.0, 2.0],
+            vec![1.0, 2.0, 3.0],
+        ]);
         let d = pairwise(&x, super::super::Distance::Euclidean);
         for i in 0..3 {
             for j in 0..3 {

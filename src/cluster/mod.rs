@@ -119,7 +119,11 @@ pub fn cluster(
 ) -> Result<Clustering, ClusterError> {
     match algo {
         Algo::Kmeans => kmeans(data, &KmeansParams::new(k).seed(seed), cancel),
-        Algo::Kmedoids => kmedoids(data, &KmedoidsParams::new(k).seed(seed).distance(distance), cancel),
+        Algo::Kmedoids => kmedoids(
+            data,
+            &KmedoidsParams::new(k).seed(seed).distance(distance),
+            cancel,
+        ),
     }
 }
 
@@ -132,12 +136,24 @@ mod tests {
         let c = Cancel::new();
         let m = Matrix::from_rows(&[vec![0.0, 1.0], vec![1.0, 0.0]]);
         for algo in [Algo::Kmeans, Algo::Kmedoids] {
-            assert_eq!(cluster(&m, algo, 0, Distance::Euclidean, 0, &c), Err(ClusterError::BadK { k: 0, n: 2 }));
-            assert_eq!(cluster(&m, algo, 3, Distance::Euclidean, 0, &c), Err(ClusterError::BadK { k: 3, n: 2 }));
-            assert_eq!(cluster(&Matrix::zeros(0, 4), algo, 1, Distance::Euclidean, 0, &c), Err(ClusterError::Empty));
+            assert_eq!(
+                cluster(&m, algo, 0, Distance::Euclidean, 0, &c),
+                Err(ClusterError::BadK { k: 0, n: 2 })
+            );
+            assert_eq!(
+                cluster(&m, algo, 3, Distance::Euclidean, 0, &c),
+                Err(ClusterError::BadK { k: 3, n: 2 })
+            );
+            assert_eq!(
+                cluster(&Matrix::zeros(0, 4), algo, 1, Distance::Euclidean, 0, &c),
+                Err(ClusterError::Empty)
+            );
         }
         let bad = Matrix::from_rows(&[vec![0.0, 1.0], vec![f32::NAN, 0.0]]);
-        assert_eq!(cluster(&bad, Algo::Kmeans, 1, Distance::Euclidean, 0, &c), Err(ClusterError::NonFinite { row: 1 }));
+        assert_eq!(
+            cluster(&bad, Algo::Kmeans, 1, Distance::Euclidean, 0, &c),
+            Err(ClusterError::NonFinite { row: 1 })
+        );
     }
 
     #[test]
@@ -145,6 +161,9 @@ mod tests {
         let c = Cancel::new();
         c.cancel();
         let m = Matrix::from_rows(&[vec![0.0], vec![1.0], vec![5.0]]);
-        assert_eq!(cluster(&m, Algo::Kmeans, 2, Distance::Euclidean, 0, &c), Err(ClusterError::Cancelled(Cancelled)));
+        assert_eq!(
+            cluster(&m, Algo::Kmeans, 2, Distance::Euclidean, 0, &c),
+            Err(ClusterError::Cancelled(Cancelled))
+        );
     }
 }
