@@ -122,7 +122,6 @@ fn scan_shared_archive_never_panics_and_accounts_for_every_file() {
     for entry in r["skipped"].as_array().unwrap() {
         assert!(!entry["reason"].as_str().unwrap().is_empty());
     }
-    // Files without preamble or file meta are recognised by content.
     let images = names(&r["images"]);
     for f in [
         "ExplVR_LitEndNoMeta.dcm",
@@ -137,7 +136,14 @@ fn scan_shared_archive_never_panics_and_accounts_for_every_file() {
         );
     }
     let non_image = names(&r["non_image"]);
-    for f in ["rtplan.dcm", "test-SR.dcm"] {
+    // ExplVR_*NoMeta have neither preamble nor file meta: recognised by content.
+    for f in [
+        "rtplan.dcm",
+        "test-SR.dcm",
+        "ExplVR_LitEndNoMeta.dcm",
+        "ExplVR_BigEndNoMeta.dcm",
+        "waveform_ecg.dcm",
+    ] {
         assert!(
             non_image.iter().any(|n| n == f),
             "{f} should be a non-image object"
