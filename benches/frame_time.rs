@@ -70,9 +70,10 @@ fn stats(mut v: Vec<f64>) -> Stats {
 
 fn frame(ctx: &egui::Context, t: f64, mut f: impl FnMut(&mut egui::Ui)) -> f64 {
     let start = Instant::now();
-    let out = ctx.run_ui(raw_input(t), |ui| {
+    let mut out = ctx.run_ui(raw_input(t), |ui| {
         egui::CentralPanel::default().show(ui, |ui| f(ui));
     });
+    out.textures_delta.clear(); // headless: no renderer takes the texture uploads
     let prims = ctx.tessellate(out.shapes, out.pixels_per_point);
     std::hint::black_box(prims);
     start.elapsed().as_secs_f64() * 1e3

@@ -43,6 +43,7 @@ fn dataset() -> tempfile::TempDir {
 fn new_app() -> RadclusterApp {
     let mut app = RadclusterApp::new(None);
     app.persist_recent = false;
+    app.settings.recent = Default::default();
     app.settings.params.k = 4;
     app
 }

@@ -53,7 +53,8 @@ pub fn run_script(folder: Option<PathBuf>, script: &Path) -> anyhow::Result<()> 
             time: Some(start.elapsed().as_secs_f64()),
             ..Default::default()
         };
-        let _ = ctx.run_ui(input, |ui| app.show(ui));
+        let mut out = ctx.run_ui(input, |ui| app.show(ui));
+        out.textures_delta.clear(); // no renderer: textures are never drawn
         std::thread::sleep(Duration::from_millis(10));
     };
     for line in text

@@ -287,12 +287,12 @@ fn paint_cell(
         );
     }
     if input.exemplar == Some(img) {
-        painter.text(
-            thumb_rect.min + vec2(4.0, 2.0),
-            egui::Align2::LEFT_TOP,
-            "★",
-            egui::FontId::proportional(14.0),
-            Color32::GOLD,
+        // exemplar (medoid) badge
+        painter.circle_filled(thumb_rect.min + vec2(9.0, 9.0), 5.0, Color32::GOLD);
+        painter.circle_stroke(
+            thumb_rect.min + vec2(9.0, 9.0),
+            5.0,
+            Stroke::new(1.0, Color32::BLACK),
         );
     }
     let caption = egui::RichText::new(name).size(10.0);

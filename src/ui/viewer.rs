@@ -268,7 +268,7 @@ impl Viewer {
         painter.text(
             rect.right_bottom() + egui::vec2(-8.0, -8.0),
             egui::Align2::RIGHT_BOTTOM,
-            "right-drag: window/level · 1-5: presets · ←/→: image · PgUp/PgDn: frame · Esc: close",
+            "right-drag: window/level · 1-5: presets · Left/Right: image · PgUp/PgDn: frame · Esc: close",
             egui::FontId::proportional(12.0),
             Color32::GRAY,
         );
