@@ -412,10 +412,29 @@ fn main() {
     };
     std::fs::create_dir_all(&env.dir).expect("bench dir");
     let all = args.is_empty();
+    let all = all && !args.iter().any(|a| a == "profile");
     let want = |m: &str| all || args.iter().any(|a| a == m);
     println!("rayon threads: {}", rayon::current_num_threads());
     if want("kmeans") || want("linfa") {
         bench_kmeans(&env, want("linfa"));
+    }
+    if args.iter().any(|a| a == "profile") {
+        let (emb, _) = env.input(100_000, 256);
+        let x = read_npy_f32(&emb).expect("input");
+        for it in [1, 2, 6] {
+            let t = Instant::now();
+            let c = kmeans(
+                &x,
+                &KmeansParams::new(50).seed(0).max_iter(it),
+                &Cancel::new(),
+            )
+            .expect("kmeans");
+            println!(
+                "max_iter {it}: {:.2} s ({} iterations)",
+                secs(t),
+                c.iterations
+            );
+        }
     }
     if want("kmedoids") {
         bench_kmedoids(&env);

@@ -13,7 +13,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
-use super::linalg::{nearest_sq, row_sq_norms, sq_dists_block, sq_euclid, BLOCK};
+use super::linalg::{nearest2_sq, nearest_sq, row_sq_norms, sq_dists_block, sq_euclid, BLOCK};
 use super::{check_data, ClusterError, Clustering};
 use crate::{Cancel, Matrix};
 
@@ -279,7 +279,12 @@ fn cluster_sums(x: &Matrix, labels: &[u32], k: usize) -> (Vec<f64>, Vec<u64>) {
     (s, cnt)
 }
 
-/// Exact Lloyd iterations from `centres`.
+/// Exact Lloyd iterations from `centres`, with Hamerly's bounds (G. Hamerly, "Making
+/// k-means even faster", SDM 2010) so that points whose assignment provably cannot change
+/// skip the distance computation: an upper bound `u` on the distance to the assigned
+/// centre and a lower bound `l` on the distance to every other centre, loosened by the
+/// centre shifts after each update. Points whose bounds fail are re-assigned together
+/// through the GEMM. The assignments are those of plain Lloyd.
 fn lloyd(
     x: &Matrix,
     xn: &[f32],
@@ -290,13 +295,34 @@ fn lloyd(
 ) -> Result<Clustering, ClusterError> {
     let k = centres.rows;
     let d = x.cols;
-    let mut prev: Option<Vec<u32>> = None;
+    let n = x.rows;
+    let mut labels = vec![0u32; n];
+    let mut upper = vec![0f32; n];
+    let mut lower = vec![0f32; n];
+    let mut shifts = vec![0f32; k];
     let mut iterations = 0;
-    for _ in 0..max_iter {
+    for it in 0..max_iter {
         cancel.check()?;
         iterations += 1;
-        let cn = row_sq_norms(&centres);
-        let (labels, d2) = nearest_sq(x, xn, &centres, &cn);
+        let changed = if it == 0 {
+            let cn = row_sq_norms(&centres);
+            for (i, (a, bd, sd)) in nearest2_sq(x, xn, &centres, &cn).into_iter().enumerate() {
+                labels[i] = a;
+                upper[i] = bd.sqrt();
+                lower[i] = sd.sqrt();
+            }
+            true
+        } else {
+            bounded_assign(
+                x,
+                xn,
+                &centres,
+                &shifts,
+                &mut labels,
+                &mut upper,
+                &mut lower,
+            )
+        };
         let (sums, counts) = cluster_sums(x, &labels, k);
         let mut new = Matrix::zeros(k, d);
         let empty: Vec<usize> = (0..k).filter(|&j| counts[j] == 0).collect();
@@ -306,30 +332,136 @@ fn lloyd(
                 for (c, &s) in new.row_mut(j).iter_mut().zip(&sums[j * d..(j + 1) * d]) {
                     *c = (s * inv) as f32;
                 }
+            } else {
+                new.row_mut(j).copy_from_slice(centres.row(j));
             }
         }
         if !empty.is_empty() {
             // Move each empty cluster to one of the points farthest from its centre.
-            let mut order: Vec<usize> = (0..x.rows).collect();
-            order.sort_by(|&a, &b| d2[b].total_cmp(&d2[a]).then(a.cmp(&b)));
+            let mut order: Vec<usize> = (0..n).collect();
+            order.sort_by(|&a, &b| upper[b].total_cmp(&upper[a]).then(a.cmp(&b)));
             for (&j, &i) in empty.iter().zip(&order) {
                 new.row_mut(j).copy_from_slice(x.row(i));
             }
         }
-        let shift: f64 = (0..k).map(|j| sq_euclid(new.row(j), centres.row(j))).sum();
+        let mut shift = 0f64;
+        for j in 0..k {
+            let s2 = sq_euclid(new.row(j), centres.row(j));
+            shift += s2;
+            shifts[j] = s2.sqrt() as f32;
+        }
+        if !empty.is_empty() {
+            // Bounds are meaningless for a relocated centre: force a full re-assignment.
+            shifts.iter_mut().for_each(|s| *s = f32::INFINITY);
+        }
         centres = new;
-        if prev.as_ref() == Some(&labels) || shift <= tol {
+        if (it > 0 && !changed) || shift <= tol {
             break;
         }
-        prev = Some(labels);
     }
-    Ok(finish(x, xn, centres, iterations))
+    // Final assignment step, so the labels are those of the returned centres.
+    bounded_assign(
+        x,
+        xn,
+        &centres,
+        &shifts,
+        &mut labels,
+        &mut upper,
+        &mut lower,
+    );
+    Ok(finish_with(x, centres, labels, iterations))
+}
+
+/// One Hamerly assignment step after the centres moved by `shifts`; returns whether any
+/// label changed.
+fn bounded_assign(
+    x: &Matrix,
+    xn: &[f32],
+    centres: &Matrix,
+    shifts: &[f32],
+    labels: &mut [u32],
+    upper: &mut [f32],
+    lower: &mut [f32],
+) -> bool {
+    let k = centres.rows;
+    // Largest and second-largest shift, so each point's lower bound drops by the largest
+    // shift among the *other* centres.
+    let (mut m1, mut m2, mut j1) = (0f32, 0f32, usize::MAX);
+    for (j, &s) in shifts.iter().enumerate() {
+        if s > m1 {
+            m2 = m1;
+            m1 = s;
+            j1 = j;
+        } else if s > m2 {
+            m2 = s;
+        }
+    }
+    // Half the distance from each centre to its nearest other centre.
+    let cn = row_sq_norms(centres);
+    let mut cc = vec![0f32; k * k];
+    sq_dists_block(
+        &centres.data,
+        &cn,
+        &centres.data,
+        &cn,
+        centres.cols,
+        &mut cc,
+    );
+    let half: Vec<f32> = (0..k)
+        .map(|j| {
+            (0..k)
+                .filter(|&t| t != j)
+                .map(|t| cc[j * k + t])
+                .fold(f32::INFINITY, f32::min)
+                .sqrt()
+                * 0.5
+        })
+        .collect();
+    // Bound test per point (parallel, per-point results): which points need a full scan.
+    let need: Vec<bool> = labels
+        .par_iter()
+        .zip(upper.par_iter_mut())
+        .zip(lower.par_iter_mut())
+        .enumerate()
+        .map(|(i, ((&a, u), l))| {
+            let a = a as usize;
+            *u += shifts[a];
+            *l -= if a == j1 { m2 } else { m1 };
+            let m = half[a].max(*l);
+            if *u <= m {
+                return false;
+            }
+            *u = sq_euclid(x.row(i), centres.row(a)).sqrt() as f32;
+            *u > m
+        })
+        .collect();
+    let idx: Vec<usize> = (0..x.rows).filter(|&i| need[i]).collect();
+    if idx.is_empty() {
+        return false;
+    }
+    let sub = x.select_rows(&idx);
+    let subn: Vec<f32> = idx.iter().map(|&i| xn[i]).collect();
+    let mut changed = false;
+    for (&i, (a, bd, sd)) in idx.iter().zip(nearest2_sq(&sub, &subn, centres, &cn)) {
+        if a != labels[i] {
+            changed = true;
+            labels[i] = a;
+        }
+        upper[i] = bd.sqrt();
+        lower[i] = sd.sqrt();
+    }
+    changed
 }
 
 /// Final assignment to `centres`: labels, exact distances and inertia.
 fn finish(x: &Matrix, xn: &[f32], centres: Matrix, iterations: usize) -> Clustering {
     let cn = row_sq_norms(&centres);
     let (labels, _) = nearest_sq(x, xn, &centres, &cn);
+    finish_with(x, centres, labels, iterations)
+}
+
+/// Exact distances and inertia for given labels.
+fn finish_with(x: &Matrix, centres: Matrix, labels: Vec<u32>, iterations: usize) -> Clustering {
     let d2: Vec<f64> = (0..x.rows)
         .into_par_iter()
         .map(|i| sq_euclid(x.row(i), centres.row(labels[i] as usize)))
@@ -465,6 +597,42 @@ mod tests {
             .sum();
         assert!((a.objective - direct).abs() < 1e-6 * direct);
         assert!(a.distances.iter().all(|v| v.is_finite()));
+    }
+
+    /// The bounded iterations give exactly the assignments of plain Lloyd from the same
+    /// start, on overlapping clusters where many points move.
+    #[test]
+    fn bounded_lloyd_equals_plain_lloyd() {
+        let mut r = ChaCha8Rng::seed_from_u64(11);
+        let x = Matrix::from_vec(
+            3000,
+            6,
+            (0..18000).map(|_| r.gen_range(-1.0f32..1.0)).collect(),
+        );
+        let xn = row_sq_norms(&x);
+        let c = Cancel::new();
+        let init = kmeans_plusplus(&x, &xn, 8, &mut ChaCha8Rng::seed_from_u64(1), &c).unwrap();
+        let fast = lloyd(&x, &xn, init.clone(), 300, 0.0, &c).unwrap();
+        let mut cen = init;
+        let mut prev = Vec::new();
+        let mut iters = 0;
+        loop {
+            iters += 1;
+            let (lab, _) = nearest_sq(&x, &xn, &cen, &row_sq_norms(&cen));
+            let (s, cnt) = cluster_sums(&x, &lab, 8);
+            for j in 0..8 {
+                for t in 0..6 {
+                    cen.row_mut(j)[t] = (s[j * 6 + t] / cnt[j] as f64) as f32;
+                }
+            }
+            if lab == prev {
+                break;
+            }
+            prev = lab;
+        }
+        assert!(iters > 5, "the test must exercise several iterations");
+        assert_eq!(fast.labels, prev);
+        assert_eq!(fast.iterations, iters);
     }
 
     #[test]

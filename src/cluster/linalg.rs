@@ -155,6 +155,41 @@ pub(crate) fn nearest_sq(x: &Matrix, xn: &[f32], c: &Matrix, cn: &[f32]) -> (Vec
     (labels, dists)
 }
 
+/// Nearest index with its squared distance and the second-nearest squared distance
+/// (infinity when `c` has one row), for every row of `x`, in parallel blocks.
+pub(crate) fn nearest2_sq(x: &Matrix, xn: &[f32], c: &Matrix, cn: &[f32]) -> Vec<(u32, f32, f32)> {
+    let d = x.cols;
+    let k = c.rows;
+    let mut out = vec![(0u32, 0f32, 0f32); x.rows];
+    out.par_chunks_mut(BLOCK).enumerate().for_each(|(bi, o)| {
+        let start = bi * BLOCK;
+        let m = o.len();
+        let mut buf = vec![0f32; m * k];
+        sq_dists_block(
+            &x.data[start * d..(start + m) * d],
+            &xn[start..start + m],
+            &c.data,
+            cn,
+            d,
+            &mut buf,
+        );
+        for (i, oi) in o.iter_mut().enumerate() {
+            let (mut best, mut bd, mut sd) = (0usize, f32::INFINITY, f32::INFINITY);
+            for (j, &v) in buf[i * k..(i + 1) * k].iter().enumerate() {
+                if v < bd {
+                    sd = bd;
+                    bd = v;
+                    best = j;
+                } else if v < sd {
+                    sd = v;
+                }
+            }
+            *oi = (best as u32, bd, sd);
+        }
+    });
+    out
+}
+
 /// Full pairwise distance matrix (n x n, row-major) under `metric`, computed in parallel
 /// blocks. Euclidean goes through the GEMM; the diagonal is exactly zero.
 pub(crate) fn pairwise(x: &Matrix, metric: super::Distance) -> Vec<f32> {

@@ -11,7 +11,7 @@ use crate::cluster::linalg::{row_sq_norms, sq_dists_block, BLOCK};
 use crate::{Cancel, Cancelled, Matrix};
 
 /// Largest input for the exact search.
-pub const EXACT_MAX: usize = 20_000;
+pub const EXACT_MAX: usize = 8192;
 
 /// `k` neighbours of every point, nearest first.
 #[derive(Clone, Debug, PartialEq)]
