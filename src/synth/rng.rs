@@ -54,7 +54,7 @@ impl Rng {
     }
     /// Uniform integer in [0, n); `n` must be positive.
     pub(crate) fn below(&mut self, n: usize) -> usize {
-        ((self.next_u64() >> 32) * n as u64 >> 32) as usize
+        (((self.next_u64() >> 32) * n as u64) >> 32) as usize
     }
     /// Uniform integer in [lo, hi] inclusive.
     pub(crate) fn int(&mut self, lo: i64, hi: i64) -> i64 {

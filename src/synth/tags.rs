@@ -622,12 +622,10 @@ pub(crate) fn fill(obj: &mut InMemDicomObject, cx: &mut Context<'_>, img: &Store
             }
         }
         "CR" | "DX" | "MG" => {
-            let field = if kind == Kind::XrHand {
-                240.0
-            } else if kind == Kind::MgBreast {
-                240.0
-            } else {
-                430.0
+            let field = match kind {
+                Kind::XrHand | Kind::MgBreast => 240.0,
+                Kind::XrKnee => 300.0,
+                _ => 430.0,
             };
             let sp = spacing(field);
             p.multi(tags::IMAGER_PIXEL_SPACING, VR::DS, &[sp.clone(), sp]);
