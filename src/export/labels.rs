@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::atomic::write_atomic_with;
 use crate::pipeline::{Analysis, RunParams};
-use crate::review::{palette, Cluster, ClusterId, DatasetMetrics, ReviewState};
+use crate::review::{palette, region_name, Cluster, ClusterId, DatasetMetrics, ReviewState};
 
 use super::{check_aligned, io_err, ExportError, ExportOptions, Pseudonymizer};
 
@@ -61,7 +61,7 @@ pub fn label_rows(analysis: &Analysis, state: &ReviewState, opts: &ExportOptions
                 cluster_id: c.0,
                 cluster_name: state.cluster(c).map(|c| c.name.clone()).unwrap_or_default(),
                 modality: state.modality_of(i).to_string(),
-                anatomy: state.anatomy_of(i).as_str().to_string(),
+                anatomy: region_name(state.anatomy_of(i)).to_string(),
                 distance_to_centre: state.distance_to_centre(i).filter(|d| d.is_finite()),
                 x: xy.map(|v| v[0]).filter(|v| v.is_finite()),
                 y: xy.map(|v| v[1]).filter(|v| v.is_finite()),

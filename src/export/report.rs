@@ -185,11 +185,20 @@ where
         }
         _ => String::new(),
     };
+    let percent = chart.x_max <= 1.0;
+    let fmt_x = |v: &f64| {
+        if percent {
+            format!("{:.0} %", v * 100.0)
+        } else {
+            format!("{v:.0}")
+        }
+    };
     cc.configure_mesh()
         .disable_y_mesh()
         .y_labels(n)
         .y_label_formatter(&fmt_y)
         .x_desc(chart.x_desc.as_str())
+        .x_label_formatter(&fmt_x)
         .label_style((font::FAMILY, 14))
         .axis_desc_style((font::FAMILY, 15))
         .draw()

@@ -36,5 +36,6 @@ pub use session::{
     SessionStore, MIN_SAVE_INTERVAL, SESSION_DIR, SESSION_FILE, SESSION_FORMAT_VERSION,
 };
 pub use state::{
-    AttachError, Breakdown, Cluster, ClusterId, ClusterSummary, ImageSetId, ReviewState,
+    region_name, AttachError, Breakdown, Cluster, ClusterId, ClusterSummary, ImageSetId,
+    ReviewState,
 };

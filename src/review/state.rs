@@ -174,6 +174,12 @@ impl Facets {
     }
 }
 
+/// The upper-case name of a region as RadiologyNET writes it ("HEAD", "CSPINE",
+/// "UNKNOWN"): the name used in cluster names, breakdowns and exports.
+pub fn region_name(r: Region) -> &'static str {
+    r.as_str()
+}
+
 fn normalise_modality(m: &str) -> String {
     let m = m.trim().to_uppercase();
     if m.is_empty() {
@@ -463,19 +469,45 @@ impl ReviewState {
 
     fn summary_of(&self, id: ClusterId, members: &[usize]) -> ClusterSummary {
         let c = &self.clusters[&id];
-        let mut modality: HashMap<String, usize> = HashMap::new();
-        let mut anatomy: HashMap<String, usize> = HashMap::new();
+        // Count by index (no string per image), name the non-zero counts at the end.
+        let f = &self.facets;
+        let mut modality = vec![0usize; f.modality_names.len() + 1];
+        let mut anatomy = vec![0usize; Region::ALL.len()];
         let (mut dsum, mut dn) = (0f64, 0usize);
         for &i in members {
-            *modality.entry(self.modality_of(i).to_string()).or_insert(0) += 1;
-            *anatomy
-                .entry(self.anatomy_of(i).as_str().to_string())
-                .or_insert(0) += 1;
+            let m = f
+                .modality
+                .get(i)
+                .map_or(f.modality_names.len(), |&m| m as usize);
+            modality[m] += 1;
+            anatomy[self.anatomy_of(i) as usize] += 1;
             if let Some(d) = self.distance_to_centre(i).filter(|d| d.is_finite()) {
                 dsum += d as f64;
                 dn += 1;
             }
         }
+        let modality: HashMap<String, usize> = modality
+            .iter()
+            .enumerate()
+            .filter(|(_, &n)| n > 0)
+            .map(|(m, &n)| {
+                (
+                    f.modality_names
+                        .get(m)
+                        .map_or("UNKNOWN", String::as_str)
+                        .to_string(),
+                    n,
+                )
+            })
+            .fold(HashMap::new(), |mut acc, (k, n)| {
+                *acc.entry(k).or_insert(0) += n;
+                acc
+            });
+        let anatomy: HashMap<String, usize> = Region::ALL
+            .iter()
+            .filter(|&&r| anatomy[r as usize] > 0)
+            .map(|&r| (region_name(r).to_string(), anatomy[r as usize]))
+            .collect();
         ClusterSummary {
             id,
             name: c.name.clone(),
@@ -521,7 +553,7 @@ impl ReviewState {
         for &i in images {
             *modality.entry(self.modality_of(i).to_string()).or_insert(0) += 1;
             *anatomy
-                .entry(self.anatomy_of(i).as_str().to_string())
+                .entry(region_name(self.anatomy_of(i)).to_string())
                 .or_insert(0) += 1;
         }
         let m = Breakdown::from_counts(modality)
@@ -529,7 +561,7 @@ impl ReviewState {
             .unwrap_or("EMPTY")
             .to_string();
         match Breakdown::from_counts(anatomy).majority() {
-            Some(a) if a != Region::Unknown.as_str() => format!("{m} {a}"),
+            Some(a) if a != region_name(Region::Unknown) => format!("{m} {a}"),
             _ => m,
         }
     }
