@@ -221,15 +221,29 @@ fn read_head(path: &Path) -> std::io::Result<(Vec<u8>, u64, i64)> {
 
 fn read_one_inner(path: &Path) -> Result<Outcome, String> {
     let (head, size, mtime) = read_head(path).map_err(|e| format!("cannot read: {e}"))?;
-    let (obj, ts): (InMemDicomObject, String) = match sniff(&head) {
+    let sniffed = sniff(&head);
+    match sniffed {
+        Sniff::Part10 => check_file_lengths(path, size, 132, None)?,
+        Sniff::Raw(ts) => check_file_lengths(path, size, 0, Some(ts))?,
+        Sniff::NotDicom => {}
+    }
+    let (obj, ts): (InMemDicomObject, String) = match sniffed {
         Sniff::NotDicom => {
             return Err("not a DICOM file (no DICM preamble and no recognisable data set)".into())
         }
         Sniff::Part10 => {
-            let f = OpenFileOptions::new()
+            let f = match OpenFileOptions::new()
                 .read_until(tags::PIXEL_DATA)
                 .open_file(path)
-                .map_err(|e| format!("invalid DICOM: {}", first_line(&e.to_string())))?;
+            {
+                Ok(f) => f,
+                Err(e) => {
+                    // Some writers declare explicit VR in the file meta but encode the data
+                    // set in implicit VR (pydicom reads these with a warning): retry so.
+                    return read_mislabelled_implicit(path, size, mtime)
+                        .ok_or_else(|| format!("invalid DICOM: {}", first_line(&e.to_string())));
+                }
+            };
             let ts = f
                 .meta()
                 .transfer_syntax()
@@ -289,6 +303,243 @@ fn read_one_inner(path: &Path) -> Result<Outcome, String> {
         return Err(format!("unsupported transfer syntax {ts}"));
     }
     Ok(classify(path, &obj, ts, size, mtime))
+}
+
+/// How much of a file [`check_lengths`] looks at: element headers beyond it are not checked.
+const LENGTH_CHECK_BYTES: u64 = 256 * 1024;
+
+/// Check the element lengths of a file before handing it to the parser, which trusts
+/// them and would allocate whatever a corrupt length says (a 674-byte file can ask for
+/// gigabytes).
+fn check_file_lengths(
+    path: &Path,
+    size: u64,
+    start: usize,
+    ts: Option<&str>,
+) -> Result<(), String> {
+    let mut buf = Vec::new();
+    File::open(path)
+        .and_then(|f| f.take(LENGTH_CHECK_BYTES).read_to_end(&mut buf))
+        .map_err(|e| format!("cannot read: {e}"))?;
+    check_lengths(&buf, size, start, ts).map_err(|e| format!("corrupt DICOM: {e}"))
+}
+
+/// Data-set encodings the length check understands.
+#[derive(Clone, Copy, PartialEq)]
+enum Enc {
+    ExplicitLe,
+    ImplicitLe,
+}
+
+/// Walk the element headers in `buf` (the first bytes of a file of `size` bytes) from
+/// `start`, without reading any value, and fail on the first header that cannot be right:
+/// an invalid VR or a defined length longer than the rest of the file. The file meta group
+/// is read to learn the transfer syntax unless `ts` is given. Big endian and deflated data
+/// sets are not checked. Stops at Pixel Data.
+fn check_lengths(buf: &[u8], size: u64, start: usize, ts: Option<&str>) -> Result<(), String> {
+    struct W<'a> {
+        buf: &'a [u8],
+        size: u64,
+        ts: Option<String>,
+    }
+    impl W<'_> {
+        fn u16(&self, at: usize) -> Option<u16> {
+            Some(u16::from_le_bytes(
+                self.buf.get(at..at + 2)?.try_into().ok()?,
+            ))
+        }
+        fn u32(&self, at: usize) -> Option<u32> {
+            Some(u32::from_le_bytes(
+                self.buf.get(at..at + 4)?.try_into().ok()?,
+            ))
+        }
+        /// Elements from `pos`; returns the position after the end (item delimiter when
+        /// `in_item`), or `None` when the buffer ends first (nothing more to check).
+        fn dataset(
+            &mut self,
+            mut pos: usize,
+            mut enc: Enc,
+            in_item: bool,
+            depth: u32,
+        ) -> Result<Option<usize>, String> {
+            if depth > 32 {
+                return Err("sequences nested too deeply".into());
+            }
+            loop {
+                let (Some(group), Some(elem)) = (self.u16(pos), self.u16(pos + 2)) else {
+                    return Ok(None);
+                };
+                if (group, elem) == (0x7FE0, 0x0010) {
+                    return Ok(None);
+                }
+                if group == 0xFFFE {
+                    return if in_item && elem == 0xE00D {
+                        Ok(Some(pos + 8))
+                    } else {
+                        Err(format!(
+                            "unexpected item tag (FFFE,{elem:04X}) at byte {pos}"
+                        ))
+                    };
+                }
+                if group != 0x0002 && self.ts.is_some() && depth == 0 {
+                    // The file meta group is over: switch to the data set's encoding.
+                    match self
+                        .ts
+                        .take()
+                        .as_deref()
+                        .map(|t| t.trim_end_matches('\0').trim())
+                    {
+                        Some("1.2.840.10008.1.2") => enc = Enc::ImplicitLe,
+                        Some("1.2.840.10008.1.2.2") | Some("1.2.840.10008.1.2.1.99") => {
+                            return Ok(None)
+                        }
+                        _ => enc = Enc::ExplicitLe,
+                    }
+                }
+                let (header, len, undefined_as) = match enc {
+                    Enc::ExplicitLe => {
+                        let Some(vr) = self.buf.get(pos + 4..pos + 6) else {
+                            return Ok(None);
+                        };
+                        if !vr.iter().all(u8::is_ascii_uppercase) {
+                            return Err(format!(
+                                "element ({group:04X},{elem:04X}) at byte {pos} has no valid VR"
+                            ));
+                        }
+                        let long = matches!(
+                            vr,
+                            b"OB"
+                                | b"OD"
+                                | b"OF"
+                                | b"OL"
+                                | b"OV"
+                                | b"OW"
+                                | b"SQ"
+                                | b"SV"
+                                | b"UC"
+                                | b"UN"
+                                | b"UR"
+                                | b"UT"
+                                | b"UV"
+                        );
+                        let sub = if vr == b"UN" {
+                            Enc::ImplicitLe
+                        } else {
+                            Enc::ExplicitLe
+                        };
+                        if long {
+                            let Some(l) = self.u32(pos + 8) else {
+                                return Ok(None);
+                            };
+                            (12, l, sub)
+                        } else {
+                            let Some(l) = self.u16(pos + 6) else {
+                                return Ok(None);
+                            };
+                            (8, l as u32, sub)
+                        }
+                    }
+                    Enc::ImplicitLe => {
+                        let Some(l) = self.u32(pos + 4) else {
+                            return Ok(None);
+                        };
+                        (8, l, Enc::ImplicitLe)
+                    }
+                };
+                if group == 0x0002 && elem == 0x0010 && self.ts.is_some() {
+                    let v = self
+                        .buf
+                        .get(pos + header..pos + header + len as usize)
+                        .unwrap_or_default();
+                    self.ts = Some(String::from_utf8_lossy(v).into_owned());
+                }
+                pos += header;
+                if len == u32::MAX {
+                    if enc == Enc::ExplicitLe && undefined_as == Enc::ImplicitLe {
+                        // Legal (PS3.5 6.2.2), but the parser mis-reads such elements and
+                        // then allocates whatever the misread bytes say.
+                        return Err(format!("element ({group:04X},{elem:04X}) is UN with undefined length (not supported)"));
+                    }
+                    match self.sequence(pos, undefined_as, depth + 1)? {
+                        Some(p) => pos = p,
+                        None => return Ok(None),
+                    }
+                    continue;
+                }
+                let left = self.size.saturating_sub(pos as u64);
+                if len as u64 > left {
+                    return Err(format!(
+                        "element ({group:04X},{elem:04X}) declares {len} bytes but only {left} remain in the file"
+                    ));
+                }
+                pos += len as usize;
+            }
+        }
+        /// Items of an undefined-length sequence from `pos`, up to its delimiter.
+        fn sequence(
+            &mut self,
+            mut pos: usize,
+            enc: Enc,
+            depth: u32,
+        ) -> Result<Option<usize>, String> {
+            loop {
+                let (Some(group), Some(elem), Some(len)) =
+                    (self.u16(pos), self.u16(pos + 2), self.u32(pos + 4))
+                else {
+                    return Ok(None);
+                };
+                match (group, elem) {
+                    (0xFFFE, 0xE0DD) => return Ok(Some(pos + 8)),
+                    (0xFFFE, 0xE000) if len == u32::MAX => {
+                        match self.dataset(pos + 8, enc, true, depth)? {
+                            Some(p) => pos = p,
+                            None => return Ok(None),
+                        }
+                    }
+                    (0xFFFE, 0xE000) => {
+                        let left = self.size.saturating_sub(pos as u64 + 8);
+                        if len as u64 > left {
+                            return Err(format!("sequence item declares {len} bytes but only {left} remain in the file"));
+                        }
+                        pos += 8 + len as usize;
+                    }
+                    _ => return Err(format!("malformed sequence at byte {pos}")),
+                }
+            }
+        }
+    }
+    let (enc, ts) = match ts {
+        // Part 10: the meta group is explicit VR little endian; it names the rest.
+        None => (Enc::ExplicitLe, Some(String::new())),
+        Some("1.2.840.10008.1.2") => (Enc::ImplicitLe, None),
+        Some("1.2.840.10008.1.2.1") => (Enc::ExplicitLe, None),
+        Some(_) => return Ok(()),
+    };
+    let mut w = W { buf, size, ts };
+    w.dataset(start, enc, false, 0).map(|_| ())
+}
+
+/// Re-read a Part 10 file whose data set is implicit VR little endian although its file
+/// meta says otherwise. Returns `None` unless that reading yields an identifiable data set.
+fn read_mislabelled_implicit(path: &Path, size: u64, mtime: i64) -> Option<Outcome> {
+    let meta = OpenFileOptions::new()
+        .read_until(Tag(0x0008, 0x0000))
+        .open_file(path)
+        .ok()?;
+    let ts = meta
+        .meta()
+        .transfer_syntax()
+        .trim_end_matches('\0')
+        .trim()
+        .to_owned();
+    let bytes = std::fs::read(path).ok()?;
+    // Preamble (128) + "DICM" (4) + the group length element (12) + the group it counts.
+    let group_len = u32::from_le_bytes(bytes.get(140..144)?.try_into().ok()?) as usize;
+    let start = 144usize.checked_add(group_len)?;
+    let implicit = TransferSyntaxRegistry.get(uids::IMPLICIT_VR_LITTLE_ENDIAN)?;
+    let obj = InMemDicomObject::read_dataset_with_ts(bytes.get(start..)?, implicit).ok()?;
+    get_str(&obj, tags::SOP_CLASS_UID)?;
+    Some(classify(path, &obj, ts, size, mtime))
 }
 
 fn first_line(s: &str) -> String {
@@ -524,6 +775,41 @@ mod tests {
         ));
         assert!(matches!(sniff(b"%PDF-1.4 hello world"), Sniff::NotDicom));
         assert!(matches!(sniff(b"ab"), Sniff::NotDicom));
+    }
+
+    fn shared(rel: &str) -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../shared/dicom")
+            .join(rel)
+    }
+
+    #[test]
+    fn length_check_rejects_impossible_lengths_and_passes_good_files() {
+        // This file makes the parser allocate gigabytes when read without the check.
+        let un = shared("pydicom/UN_sequence.dcm");
+        let err =
+            check_file_lengths(&un, std::fs::metadata(&un).unwrap().len(), 132, None).unwrap_err();
+        assert!(err.contains("corrupt DICOM"), "{err}");
+        for f in [
+            "pydicom/CT_small.dcm",
+            "pydicom/MR_small_implicit.dcm",
+            "pydicom/rtplan.dcm",
+            "pydicom-data/US1_J2KR.dcm",
+        ] {
+            let p = shared(f);
+            check_file_lengths(&p, std::fs::metadata(&p).unwrap().len(), 132, None)
+                .unwrap_or_else(|e| panic!("{f}: {e}"));
+        }
+        let raw = shared("pydicom/ExplVR_LitEndNoMeta.dcm");
+        let size = std::fs::metadata(&raw).unwrap().len();
+        check_file_lengths(&raw, size, 0, Some("1.2.840.10008.1.2.1")).unwrap();
+        // A length past the end of the file.
+        let mut bytes = vec![0u8; 128];
+        bytes.extend_from_slice(b"DICM");
+        bytes.extend_from_slice(&[0x08, 0x00, 0x20, 0x00, b'D', b'A', 0xff, 0x7f]);
+        assert!(check_lengths(&bytes, bytes.len() as u64, 132, None)
+            .unwrap_err()
+            .contains("declares"));
     }
 
     #[test]
