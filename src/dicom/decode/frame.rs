@@ -63,6 +63,25 @@ fn int(obj: &DefaultDicomObject, tag: Tag) -> Option<i64> {
     obj.get(tag)?.value().to_int::<i64>().ok()
 }
 
+/// An optional integer attribute: absent or empty is `None`, present but malformed is an
+/// error (a bad Number of Frames would otherwise silently pick the wrong frame).
+fn opt_int(obj: &DefaultDicomObject, tag: Tag, name: &str) -> Result<Option<i64>, DecodeError> {
+    let Some(e) = obj.get(tag) else {
+        return Ok(None);
+    };
+    if e.value()
+        .to_str()
+        .map(|s| s.trim().is_empty())
+        .unwrap_or(false)
+    {
+        return Ok(None);
+    }
+    e.value()
+        .to_int::<i64>()
+        .map(Some)
+        .map_err(|_| DecodeError::Corrupt(format!("malformed {name}")))
+}
+
 fn first_float(v: &dicom_object::mem::InMemElement) -> Option<f64> {
     v.value()
         .to_multi_float64()
@@ -93,10 +112,12 @@ fn props(obj: &DefaultDicomObject) -> Result<Props, DecodeError> {
     let rows = need(tags::ROWS, "Rows")?;
     let cols = need(tags::COLUMNS, "Columns")?;
     let bits_allocated = need(tags::BITS_ALLOCATED, "Bits Allocated")?;
-    let spp = int(obj, tags::SAMPLES_PER_PIXEL).unwrap_or(1);
-    let bits_stored = int(obj, tags::BITS_STORED).unwrap_or(bits_allocated);
-    let high_bit = int(obj, tags::HIGH_BIT).unwrap_or(bits_stored - 1);
-    let frames = int(obj, tags::NUMBER_OF_FRAMES).unwrap_or(1).max(1);
+    let spp = opt_int(obj, tags::SAMPLES_PER_PIXEL, "Samples per Pixel")?.unwrap_or(1);
+    let bits_stored = opt_int(obj, tags::BITS_STORED, "Bits Stored")?.unwrap_or(bits_allocated);
+    let high_bit = opt_int(obj, tags::HIGH_BIT, "High Bit")?.unwrap_or(bits_stored - 1);
+    let frames = opt_int(obj, tags::NUMBER_OF_FRAMES, "Number of Frames")?
+        .unwrap_or(1)
+        .max(1);
     if rows <= 0 || cols <= 0 || rows > 65535 || cols > 65535 {
         return Err(DecodeError::Corrupt(format!(
             "bad image size {cols}x{rows}"
@@ -614,10 +635,29 @@ fn palette_lut(obj: &DefaultDicomObject, desc: Tag, data: Tag) -> Result<Palette
         d[1] as i32
     };
     let bits = d[2];
-    let raw = obj
-        .get(data)
-        .and_then(|e| e.value().to_bytes().ok().map(|b| b.into_owned()))
-        .ok_or_else(|| bad("missing LUT data (segmented palettes are not supported)"))?;
+    let raw = match obj.get(data) {
+        Some(e) => e.value().to_bytes().map(|b| b.into_owned()).ok(),
+        None => None,
+    };
+    let raw = match raw {
+        Some(r) => r,
+        None => {
+            let seg_tag = Tag(data.group(), data.element() + 0x20); // (0028,122x)
+            let seg = obj
+                .get(seg_tag)
+                .and_then(|e| e.value().to_bytes().ok().map(|b| b.into_owned()))
+                .ok_or_else(|| bad("missing LUT data"))?;
+            let words: Vec<u16> = seg
+                .chunks_exact(2)
+                .map(|c| u16::from_le_bytes([c[0], c[1]]))
+                .collect();
+            expand_segmented(&words, entries)
+                .map_err(|e| bad(&e))?
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect()
+        }
+    };
     let values: Vec<u8> = if raw.len() >= entries * 2 {
         raw.chunks_exact(2)
             .take(entries)
@@ -636,6 +676,79 @@ fn palette_lut(obj: &DefaultDicomObject, desc: Tag, data: Tag) -> Result<Palette
         return Err(bad("LUT data shorter than its descriptor"));
     };
     Ok(PaletteLut { first, values })
+}
+
+/// Expand a segmented palette LUT (PS3.3 C.7.9.2): discrete, linear and indirect
+/// segments, into `entries` values.
+pub(crate) fn expand_segmented(words: &[u16], entries: usize) -> Result<Vec<u16>, String> {
+    let mut out: Vec<u16> = Vec::with_capacity(entries);
+    // Word ranges of the top-level segments, for indirect references.
+    let mut segments: Vec<(usize, usize)> = Vec::new();
+    let mut steps = 0usize;
+    expand_range(
+        words,
+        (0, words.len()),
+        &mut out,
+        &mut segments,
+        true,
+        &mut steps,
+    )?;
+    let last = out.last().copied().unwrap_or(0);
+    out.resize(entries, last);
+    Ok(out)
+}
+
+fn expand_range(
+    words: &[u16],
+    range: (usize, usize),
+    out: &mut Vec<u16>,
+    segments: &mut Vec<(usize, usize)>,
+    top: bool,
+    steps: &mut usize,
+) -> Result<(), String> {
+    let word = |i: usize| words.get(i).copied().ok_or("truncated segment");
+    let mut i = range.0;
+    while i < range.1 {
+        *steps += 1;
+        if *steps > 1 << 16 || out.len() > 1 << 17 {
+            return Err("segmented LUT too long".into());
+        }
+        let start = i;
+        let n = word(i + 1)? as usize;
+        match word(i)? {
+            0 => {
+                let vals = words
+                    .get(i + 2..i + 2 + n)
+                    .ok_or("truncated discrete segment")?;
+                out.extend_from_slice(vals);
+                i += 2 + n;
+            }
+            1 => {
+                let y1 = word(i + 2)? as f64;
+                let y0 = *out.last().ok_or("linear segment with no previous value")? as f64;
+                out.extend((1..=n).map(|k| (y0 + (y1 - y0) * k as f64 / n as f64).round() as u16));
+                i += 3;
+            }
+            2 if top => {
+                let offset = word(i + 2)? as usize | ((word(i + 3)? as usize) << 16);
+                let first = segments
+                    .iter()
+                    .position(|s| s.0 == offset)
+                    .ok_or("bad indirect segment offset")?;
+                let picked: Vec<(usize, usize)> =
+                    segments.iter().skip(first).take(n).copied().collect();
+                for r in picked {
+                    expand_range(words, r, out, segments, false, steps)?;
+                }
+                i += 4;
+            }
+            op => return Err(format!("unsupported segment opcode {op}")),
+        }
+        if top {
+            segments.push((start, i));
+        }
+    }
+    Ok(())
 }
 
 /// Three-sample frames to interleaved 8-bit RGB.

@@ -25,11 +25,15 @@ pub(crate) fn reduction_for(long_side: u32, target: u32) -> u32 {
 /// Decode with `reduce` halvings (falling back to full resolution if the codestream has
 /// fewer resolution levels).
 pub(crate) fn decode(data: &[u8], reduce: u32) -> Result<J2kFrame, String> {
-    let image = match Image::from_bytes_with(data, DecodeParameters::new().reduce(reduce)) {
-        Ok(i) => i,
-        Err(_) if reduce > 0 => Image::from_bytes(data).map_err(|e| e.to_string())?,
-        Err(e) => return Err(e.to_string()),
-    };
+    let image =
+        match Image::from_bytes_with(data, DecodeParameters::new().reduce(reduce).strict(true)) {
+            Ok(i) => i,
+            Err(_) if reduce > 0 => {
+                Image::from_bytes_with(data, DecodeParameters::new().strict(true))
+                    .map_err(|e| e.to_string())?
+            }
+            Err(e) => return Err(e.to_string()),
+        };
     let comps = image.components();
     let Some(first) = comps.first() else {
         return Err("JPEG 2000 image has no components".into());

@@ -309,6 +309,15 @@ mod tests {
     }
 
     #[test]
+    fn segmented_palette_expands() {
+        // discrete [0, 10], linear to 50 over 4, indirect: repeat segment 0 once
+        let words = [0, 2, 0, 10, 1, 4, 50, 2, 1, 0, 0];
+        let lut = frame::expand_segmented(&words, 9).unwrap();
+        assert_eq!(lut, vec![0, 10, 20, 30, 40, 50, 0, 10, 10]);
+        assert!(frame::expand_segmented(&[7, 1, 0], 4).is_err());
+    }
+
+    #[test]
     fn ybr_full_to_rgb() {
         assert_eq!(
             frame::ybr_to_rgb(128.0, 128.0, 128.0, false),

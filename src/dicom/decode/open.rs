@@ -3,10 +3,10 @@
 
 use std::path::Path;
 
-use dicom_dictionary_std::uids;
+use dicom_dictionary_std::{tags, uids};
 use dicom_encoding::TransferSyntaxIndex;
 use dicom_object::file::ReadPreamble;
-use dicom_object::meta::FileMetaTableBuilder;
+use dicom_object::meta::{FileMetaTable, FileMetaTableBuilder};
 use dicom_object::{DefaultDicomObject, InMemDicomObject, OpenFileOptions};
 use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 
@@ -50,16 +50,76 @@ pub(crate) fn open_bytes(bytes: &[u8]) -> Result<Opened, DecodeError> {
         None
     };
     if let Some(at) = part10_at {
-        let obj = OpenFileOptions::new()
+        // Nothing after Pixel Data is needed, and stopping there also tolerates trailing
+        // padding or garbage that some writers leave behind.
+        let parsed = OpenFileOptions::new()
             .read_preamble(ReadPreamble::Never)
-            .from_reader(&bytes[at..])
-            .map_err(|e| DecodeError::Corrupt(format!("cannot parse DICOM file: {e}")))?;
-        return Ok(Opened {
-            obj,
-            inferred: false,
-        });
+            .read_to(tags::PIXEL_DATA)
+            .from_reader(&bytes[at..]);
+        return match parsed {
+            Ok(obj) => Ok(Opened {
+                obj,
+                inferred: false,
+            }),
+            Err(e) => cut_after_pixel_data(bytes)
+                .and_then(|end| {
+                    OpenFileOptions::new()
+                        .read_preamble(ReadPreamble::Never)
+                        .from_reader(&bytes[at..end])
+                        .ok()
+                })
+                .map(|obj| Opened {
+                    obj,
+                    inferred: false,
+                })
+                .or_else(|| mismatched_vr(&bytes[at..]))
+                .ok_or_else(|| DecodeError::Corrupt(format!("cannot parse DICOM file: {e}"))),
+        };
     }
     open_raw_dataset(bytes)
+}
+
+/// Where native (defined-length) little-endian Pixel Data ends, so that trailing bytes
+/// that are not DICOM (zero padding, junk) can be cut off before parsing.
+fn cut_after_pixel_data(bytes: &[u8]) -> Option<usize> {
+    const TAG: [u8; 4] = [0xE0, 0x7F, 0x10, 0x00];
+    let pos = bytes.windows(4).rposition(|w| w == TAG)?;
+    let h = bytes.get(pos..pos + 12)?;
+    let (header, len) = if &h[4..6] == b"OW" || &h[4..6] == b"OB" {
+        (12, u32::from_le_bytes([h[8], h[9], h[10], h[11]]))
+    } else {
+        (8, u32::from_le_bytes([h[4], h[5], h[6], h[7]]))
+    };
+    if len == u32::MAX {
+        return None;
+    }
+    let end = pos + header + len as usize;
+    (end < bytes.len()).then_some(end)
+}
+
+/// Some writers declare explicit VR in the meta group but encode the data set in implicit
+/// VR (or the reverse). Keep the meta group (its transfer syntax still says how the pixels
+/// are compressed) and parse the data set in the other little-endian VR encoding.
+fn mismatched_vr(from_magic: &[u8]) -> Option<Opened> {
+    let mut rest = from_magic;
+    let meta = FileMetaTable::from_reader(&mut rest).ok()?;
+    let declared = meta.transfer_syntax().to_string();
+    let declared_implicit = declared == uids::IMPLICIT_VR_LITTLE_ENDIAN;
+    if declared == EXPLICIT_VR_BIG_ENDIAN || declared == uids::DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN {
+        return None;
+    }
+    let alt = if declared_implicit {
+        uids::EXPLICIT_VR_LITTLE_ENDIAN
+    } else {
+        uids::IMPLICIT_VR_LITTLE_ENDIAN
+    };
+    let ts = TransferSyntaxRegistry.get(alt)?;
+    let ds = InMemDicomObject::read_dataset_with_ts(rest, ts).ok()?;
+    ds.get(tags::PIXEL_DATA)?;
+    Some(Opened {
+        obj: ds.with_exact_meta(meta),
+        inferred: true,
+    })
 }
 
 /// Two upper-case letters that name a DICOM value representation.
