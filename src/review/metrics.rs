@@ -3,11 +3,12 @@
 //! Rosenberg & Hirschberg (2007) and implemented by scikit-learn
 //! (`homogeneity_completeness_v_measure`, `normalized_mutual_info_score`).
 //!
-//! With arithmetic normalisation NMI equals the V-measure with beta = 1.
-
-use std::collections::HashMap;
+//! With arithmetic normalisation NMI equals the V-measure with beta = 1. The numbers come
+//! from [`crate::cluster::metrics`], so the window and `metrics.json` agree exactly.
 
 use serde::{Deserialize, Serialize};
+
+use crate::cluster::metrics as cm;
 
 /// Scores of a clustering against one reference labelling.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -29,65 +30,17 @@ pub struct DatasetMetrics {
     pub anatomy: LabelMetrics,
 }
 
-fn entropy(counts: impl Iterator<Item = usize>, n: f64) -> f64 {
-    counts
-        .filter(|&c| c > 0)
-        .map(|c| c as f64 / n)
-        .map(|p| -p * p.ln())
-        .sum()
-}
-
 /// Scores of `pred` against `truth` (same length). Empty input or a single class on both
 /// sides scores 1, as in scikit-learn.
 pub fn label_metrics(truth: &[u32], pred: &[u32]) -> LabelMetrics {
     assert_eq!(truth.len(), pred.len(), "label vectors differ in length");
-    let n = truth.len();
-    if n == 0 {
-        return LabelMetrics {
-            homogeneity: 1.0,
-            completeness: 1.0,
-            v_measure: 1.0,
-            nmi: 1.0,
-        };
-    }
-    let nf = n as f64;
-    let mut joint: HashMap<(u32, u32), usize> = HashMap::new();
-    let mut ct: HashMap<u32, usize> = HashMap::new();
-    let mut cp: HashMap<u32, usize> = HashMap::new();
-    for (&t, &p) in truth.iter().zip(pred) {
-        *joint.entry((t, p)).or_insert(0) += 1;
-        *ct.entry(t).or_insert(0) += 1;
-        *cp.entry(p).or_insert(0) += 1;
-    }
-    let h_t = entropy(ct.values().copied(), nf);
-    let h_p = entropy(cp.values().copied(), nf);
-    let mi: f64 = joint
-        .iter()
-        .map(|(&(t, p), &c)| {
-            let c = c as f64;
-            (c / nf) * (c * nf / (ct[&t] as f64 * cp[&p] as f64)).ln()
-        })
-        .sum::<f64>()
-        .max(0.0);
-    let homogeneity = if h_t == 0.0 { 1.0 } else { (mi / h_t).min(1.0) };
-    let completeness = if h_p == 0.0 { 1.0 } else { (mi / h_p).min(1.0) };
-    let v_measure = if homogeneity + completeness == 0.0 {
-        0.0
-    } else {
-        2.0 * homogeneity * completeness / (homogeneity + completeness)
-    };
-    let nmi = if h_t == 0.0 && h_p == 0.0 {
-        1.0
-    } else if h_t == 0.0 || h_p == 0.0 {
-        0.0
-    } else {
-        (mi / ((h_t + h_p) / 2.0)).min(1.0)
-    };
+    let (homogeneity, completeness, v_measure) =
+        cm::homogeneity_completeness_v_measure(truth, pred);
     LabelMetrics {
         homogeneity,
         completeness,
         v_measure,
-        nmi,
+        nmi: cm::nmi(truth, pred),
     }
 }
 

@@ -149,16 +149,18 @@ pub fn primary_path(folder: &Path) -> PathBuf {
 /// `<data dir>/radcluster/sessions/<hash of the folder path>/session.json`, for read-only
 /// data folders.
 pub fn fallback_path(folder: &Path) -> Option<PathBuf> {
+    Some(fallback_in(&dirs::data_dir()?, folder))
+}
+
+fn fallback_in(data_dir: &Path, folder: &Path) -> PathBuf {
     let canon = fs::canonicalize(folder).unwrap_or_else(|_| folder.to_path_buf());
     let digest = Sha256::digest(canon.to_string_lossy().as_bytes());
     let hash: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
-    Some(
-        dirs::data_dir()?
-            .join("radcluster")
-            .join("sessions")
-            .join(hash)
-            .join(SESSION_FILE),
-    )
+    data_dir
+        .join("radcluster")
+        .join("sessions")
+        .join(hash)
+        .join(SESSION_FILE)
 }
 
 fn dir_is_writable(dir: &Path) -> bool {
@@ -176,25 +178,34 @@ fn dir_is_writable(dir: &Path) -> bool {
 pub struct SessionStore {
     folder: PathBuf,
     path: PathBuf,
+    fallback: Option<PathBuf>,
 }
 
 impl SessionStore {
     /// The store for a data folder: `.radcluster/` inside it when it can be written (the
     /// folder is created), the user data directory otherwise.
     pub fn for_folder(folder: &Path) -> Self {
+        Self::with_data_dir(folder, dirs::data_dir().as_deref())
+    }
+
+    /// [`SessionStore::for_folder`] with an explicit user data directory for the
+    /// read-only case.
+    pub fn with_data_dir(folder: &Path, data_dir: Option<&Path>) -> Self {
         let primary = primary_path(folder);
+        let fallback = data_dir.map(|d| fallback_in(d, folder));
         let parent = primary.parent().expect("has a parent").to_path_buf();
         let path = if dir_is_writable(&parent) {
             primary
         } else {
-            match fallback_path(folder) {
-                Some(f) if f.parent().is_some_and(dir_is_writable) => f,
+            match &fallback {
+                Some(f) if f.parent().is_some_and(dir_is_writable) => f.clone(),
                 _ => primary,
             }
         };
         Self {
             folder: folder.to_path_buf(),
             path,
+            fallback,
         }
     }
 
@@ -203,6 +214,7 @@ impl SessionStore {
         Self {
             folder: folder.to_path_buf(),
             path,
+            fallback: None,
         }
     }
 
@@ -245,16 +257,30 @@ impl SessionStore {
     /// `analysis`. Looks at the store's own file first, then at the other location (a
     /// folder that was read-only before, or is now). Unusable files are moved aside.
     pub fn load(&self, analysis: &Analysis) -> Result<Option<Resumed>, SessionError> {
-        let mut candidates = vec![self.path.clone()];
-        candidates.extend(
-            session_candidates(&self.folder)
-                .into_iter()
-                .filter(|p| *p != self.path),
-        );
-        let Some(path) = candidates.into_iter().find(|p| p.is_file()) else {
+        let Some(path) = self.candidates().into_iter().find(|p| p.is_file()) else {
             return Ok(None);
         };
         load_file(&path, analysis).map(Some)
+    }
+
+    /// Is there a previous session? See [`find_session`].
+    pub fn find(&self) -> Option<SessionInfo> {
+        find_in(self.candidates())
+    }
+
+    /// The store's own file first, then the other location (a folder that was read-only
+    /// before, or is writable now).
+    fn candidates(&self) -> Vec<PathBuf> {
+        let mut v = vec![self.path.clone()];
+        for p in [Some(primary_path(&self.folder)), self.fallback.clone()]
+            .into_iter()
+            .flatten()
+        {
+            if !v.contains(&p) {
+                v.push(p);
+            }
+        }
+        v
     }
 }
 
@@ -337,9 +363,11 @@ pub fn load_session(folder: &Path, analysis: &Analysis) -> Result<Option<Resumed
 /// Is there a previous session for `folder`? For the "resume previous session?" prompt.
 /// Reads the file but changes nothing, even when it is damaged.
 pub fn find_session(folder: &Path) -> Option<SessionInfo> {
-    let path = session_candidates(folder)
-        .into_iter()
-        .find(|p| p.is_file())?;
+    find_in(session_candidates(folder))
+}
+
+fn find_in(candidates: Vec<PathBuf>) -> Option<SessionInfo> {
+    let path = candidates.into_iter().find(|p| p.is_file())?;
     let mut info = SessionInfo {
         path: path.clone(),
         saved_unix_ms: 0,
@@ -642,6 +670,28 @@ mod tests {
             .unwrap()
             .collect();
         assert_eq!(kept.len(), 3, "three files set aside, none overwritten");
+    }
+
+    #[test]
+    fn read_only_folder_falls_back_to_the_data_dir() {
+        let tmp = tempfile::tempdir().unwrap();
+        // A "folder" below a plain file: nothing can be created in it.
+        let blocker = tmp.path().join("file");
+        fs::write(&blocker, b"x").unwrap();
+        let folder = blocker.join("data");
+        let data_dir = tmp.path().join("user-data");
+        let store = SessionStore::with_data_dir(&folder, Some(&data_dir));
+        assert!(store.is_fallback());
+        assert!(store
+            .path()
+            .starts_with(data_dir.join("radcluster").join("sessions")));
+        let (a, s, h) = edited();
+        store.save(&s, &h).unwrap();
+        assert_eq!(store.find().unwrap().path, store.path());
+        let r = store.load(&a).unwrap().unwrap();
+        assert_eq!(r.state, s);
+        // The same folder maps to the same fallback file.
+        assert_eq!(SessionStore::with_data_dir(&folder, Some(&data_dir)), store);
     }
 
     #[test]
