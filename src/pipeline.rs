@@ -370,7 +370,7 @@ fn embed_folder_with(
         }
     };
     let mut emb = timed(&mut timings, "decode + embed", || {
-        embed::embed_all(&records, &decode_one, &cfg, &cache_dir, progress, cancel)
+        embed::embed_all(&records, decode_one, &cfg, &cache_dir, progress, cancel)
     })
     .map_err(|e| match e {
         embed::EmbedError::Cancelled(_) => PipelineError::Cancelled,
