@@ -398,6 +398,8 @@ fn bench_minibatch(env: &Env) {
 }
 
 fn main() {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("radcluster=debug"))
+        .init();
     let args: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with("--"))
