@@ -565,10 +565,15 @@ impl RadclusterApp {
                 let m = r.state.members(id);
                 r.selection.apply(&m, SelectMode::Replace);
             }
-            Command::OpenViewer(i) => match &mut self.viewer {
-                Some(v) => v.show_image(i),
-                None => self.viewer = Some(Viewer::new(i)),
-            },
+            Command::OpenViewer(i) => {
+                if !r.selection.contains(i) {
+                    r.selection.apply(&[i], SelectMode::Replace);
+                }
+                match &mut self.viewer {
+                    Some(v) => v.show_image(i),
+                    None => self.viewer = Some(Viewer::new(i)),
+                }
+            }
             Command::CloseViewer => self.viewer = None,
             Command::ViewerStep(d) => {
                 if let Some(v) = &mut self.viewer {
@@ -585,32 +590,26 @@ impl RadclusterApp {
                 }
             }
             Command::Edit(e) => edit = Some(e),
-            Command::MoveSelectedTo(to) => {
-                if !r.selection.is_empty() {
-                    edit = Some(Edit::move_to(r.selection.indices(), to));
-                }
+            Command::MoveSelectedTo(to) if !r.selection.is_empty() => {
+                edit = Some(Edit::move_to(r.selection.indices(), to));
             }
             Command::MoveSelectedToListPosition(k) => {
                 if let (Some(&to), false) = (order.get(k), r.selection.is_empty()) {
                     edit = Some(Edit::move_to(r.selection.indices(), to));
                 }
             }
-            Command::NewClusterFromSelection => {
-                if !r.selection.is_empty() {
-                    let e = r.state.new_cluster_edit(r.selection.indices(), None);
-                    if let Edit::NewCluster { cluster, .. } = &e {
-                        r.focused = Some(cluster.id);
-                    }
-                    edit = Some(e);
+            Command::NewClusterFromSelection if !r.selection.is_empty() => {
+                let e = r.state.new_cluster_edit(r.selection.indices(), None);
+                if let Edit::NewCluster { cluster, .. } = &e {
+                    r.focused = Some(cluster.id);
                 }
+                edit = Some(e);
             }
-            Command::ExcludeSelected(on) => {
-                if !r.selection.is_empty() {
-                    edit = Some(Edit::Exclude {
-                        images: r.selection.indices(),
-                        excluded: on,
-                    });
-                }
+            Command::ExcludeSelected(on) if !r.selection.is_empty() => {
+                edit = Some(Edit::Exclude {
+                    images: r.selection.indices(),
+                    excluded: on,
+                });
             }
             Command::Merge(ids) => {
                 if let Some((&into, rest)) = ids.split_first() {
@@ -1296,7 +1295,8 @@ impl RadclusterApp {
             let mut acts = Vec::new();
             egui::Window::new("Image viewer")
                 .open(&mut open)
-                .default_size([620.0, 640.0])
+                .default_size([480.0, 520.0])
+                .default_pos(ui.ctx().content_rect().right_bottom() - egui::vec2(500.0, 590.0))
                 .resizable(true)
                 .show(ui.ctx(), |ui| {
                     if let Some(v) = &mut self.viewer {

@@ -2,8 +2,6 @@
 //! sortable, filterable, with the per-cluster edits (rename, recolour, merge, split,
 //! exclude).
 
-use std::collections::BTreeSet;
-
 use eframe::egui::{self, Color32, RichText, Ui};
 
 use crate::review::{ClusterId, ClusterSummary};
@@ -37,8 +35,8 @@ pub enum ClusterAction {
 pub struct ClusterList {
     pub sort: ClusterSort,
     pub filter: String,
-    /// Clusters marked with ctrl-click, for merging.
-    pub marked: BTreeSet<ClusterId>,
+    /// Clusters marked with ctrl-click, for merging, in the order they were marked.
+    pub marked: Vec<ClusterId>,
     /// The rename field: (cluster, text) while editing.
     pub renaming: Option<(ClusterId, String)>,
     pub split_k: usize,
@@ -49,7 +47,7 @@ impl Default for ClusterList {
         Self {
             sort: ClusterSort::Size,
             filter: String::new(),
-            marked: BTreeSet::new(),
+            marked: Vec::new(),
             renaming: None,
             split_k: 2,
         }
@@ -242,12 +240,15 @@ impl ClusterList {
             let r = ui.selectable_label(is_focus || marked, text);
             if r.clicked() {
                 if ui.input(|i| i.modifiers.command) {
-                    if !self.marked.remove(&s.id) {
-                        self.marked.insert(s.id);
+                    match self.marked.iter().position(|m| *m == s.id) {
+                        Some(p) => {
+                            self.marked.remove(p);
+                        }
+                        None => self.marked.push(s.id),
                     }
                 } else {
                     self.marked.clear();
-                    self.marked.insert(s.id);
+                    self.marked.push(s.id);
                     out.push(ClusterAction::Focus(s.id));
                 }
             }

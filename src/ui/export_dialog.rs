@@ -15,6 +15,9 @@ use crate::{Cancel, Progress};
 
 use super::app::Review;
 
+/// Files written, or the reason the export failed.
+type ExportResult = Result<Vec<PathBuf>, String>;
+
 /// Export dialog scratch state.
 pub struct ExportDialog {
     pub open: bool,
@@ -28,7 +31,7 @@ pub struct ExportDialog {
     pub pseudonymise: bool,
     /// Result of the last export: (ok, message).
     pub message: Option<(bool, String)>,
-    running: Option<(Receiver<Result<Vec<PathBuf>, String>>, Progress)>,
+    running: Option<(Receiver<ExportResult>, Progress)>,
 }
 
 impl Default for ExportDialog {

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use eframe::egui::{
     self, pos2, vec2, Color32, Mesh, Pos2, Rect, Response, Sense, Shape, Stroke, Ui, Vec2,
 };
+use eframe::emath;
 
 use super::colors;
 use super::selection::SelectMode;
@@ -76,7 +77,17 @@ pub struct MapPanel {
     pub hovered: Option<usize>,
     /// Number of times the mesh was rebuilt (for tests and the frame-time bench).
     pub rebuilds: u64,
+    /// The transform the cached mesh was built with.
+    built_xf: Option<Xf>,
+    /// The cached mesh moved to the current view while zooming or panning.
+    scratch: Arc<Mesh>,
+    /// The view (zoom, pan) the user is moving to, and when it last changed.
+    pending_view: Option<(f32, Vec2)>,
+    view_changed_at: f64,
 }
+
+/// Seconds of a still view after which a zoomed or panned map is rebuilt exactly.
+const REBUILD_AFTER_S: f64 = 0.15;
 
 impl Default for MapPanel {
     fn default() -> Self {
@@ -95,6 +106,10 @@ impl Default for MapPanel {
             lasso: Vec::new(),
             hovered: None,
             rebuilds: 0,
+            built_xf: None,
+            scratch: Arc::new(Mesh::default()),
+            pending_view: None,
+            view_changed_at: 0.0,
         }
     }
 }
@@ -205,25 +220,25 @@ impl MapPanel {
         self.cells.resize(w * h, EMPTY);
         let n = input.xy.len();
         let sel = |i: usize| input.any_selected && input.selected.get(i).copied().unwrap_or(false);
-        let (x0, y0) = (rect.min.x, rect.min.y);
-        let bin = |i: usize, cells: &mut [u32]| {
-            let s = xf.apply(input.xy[i]);
-            let cx = s.x - x0;
-            let cy = s.y - y0;
-            if cx >= 0.0 && cy >= 0.0 && (cx as usize) < w && (cy as usize) < h {
-                cells[cy as usize * w + cx as usize] = i as u32;
-            }
-        };
         // Unselected first, then selected: selected points win their cells.
-        for i in 0..n {
-            if !sel(i) {
-                bin(i, &mut self.cells);
-            }
-        }
-        if input.any_selected {
-            for i in 0..n {
-                if sel(i) {
-                    bin(i, &mut self.cells);
+        let (sx, ox, oy) = (xf.scale, xf.offset.x - rect.min.x, xf.offset.y - rect.min.y);
+        let (wf, hf) = (w as f32, h as f32);
+        let flags = input.selected;
+        let passes: &[bool] = if input.any_selected {
+            &[false, true]
+        } else {
+            &[false]
+        };
+        for &want_selected in passes {
+            let cells = &mut self.cells[..];
+            for (i, p) in input.xy.iter().enumerate() {
+                if input.any_selected && flags.get(i).copied().unwrap_or(false) != want_selected {
+                    continue;
+                }
+                let cx = p[0] * sx + ox;
+                let cy = -p[1] * sx + oy;
+                if cx >= 0.0 && cy >= 0.0 && cx < wf && cy < hf {
+                    cells[cy as usize * w + cx as usize] = i as u32;
                 }
             }
         }
@@ -354,17 +369,58 @@ impl MapPanel {
             generation: input.generation,
             n: input.xy.len(),
         };
-        if self.key != Some(key) {
-            self.rebuild(rect, xf, input);
-            self.key = Some(key);
+        // Data, size or selection changes rebuild at once. Zoom and pan first move the
+        // cached mesh (one transform of its vertices) and rebuild once the view has been
+        // still for REBUILD_AFTER_S, so that a million points zoom smoothly.
+        let now = ui.input(|i| i.time);
+        let same_data = self
+            .key
+            .is_some_and(|k| k.rect == rect && k.generation == key.generation && k.n == key.n);
+        let view_moved = self
+            .key
+            .is_some_and(|k| k.zoom != key.zoom || k.pan != key.pan);
+        if view_moved && self.pending_view != Some((key.zoom, key.pan)) {
+            self.pending_view = Some((key.zoom, key.pan));
+            self.view_changed_at = now;
         }
-        painter.add(Shape::Mesh(self.mesh.clone()));
+        let settled = now - self.view_changed_at >= REBUILD_AFTER_S;
+        let mut stale = false;
+        if self.key != Some(key) {
+            match (same_data && view_moved && !settled, self.built_xf) {
+                (true, Some(old)) => {
+                    stale = true;
+                    ui.ctx()
+                        .request_repaint_after(std::time::Duration::from_secs_f64(REBUILD_AFTER_S));
+                    let k = xf.scale / old.scale;
+                    let t = emath::TSTransform::new(xf.offset - old.offset * k, k);
+                    let scratch = Arc::make_mut(&mut self.scratch);
+                    scratch.indices.clone_from(&self.mesh.indices);
+                    scratch.vertices.clone_from(&self.mesh.vertices);
+                    scratch.transform(t);
+                }
+                _ => {
+                    self.rebuild(rect, xf, input);
+                    self.built_xf = Some(xf);
+                    self.key = Some(key);
+                    self.pending_view = None;
+                }
+            }
+        }
+        painter.add(Shape::Mesh(if stale {
+            self.scratch.clone()
+        } else {
+            self.mesh.clone()
+        }));
 
         // Hover.
         let radius = radius_for(input.xy.len()) + 3.0;
-        self.hovered = response
-            .hover_pos()
-            .and_then(|p| self.pick(p, radius, input.xy, xf));
+        self.hovered = if stale {
+            None
+        } else {
+            response
+                .hover_pos()
+                .and_then(|p| self.pick(p, radius, input.xy, xf))
+        };
         if let Some(h) = self.hovered {
             let p = xf.apply(input.xy[h]);
             painter.circle_stroke(
