@@ -127,7 +127,7 @@ impl ClusterList {
                 .on_hover_text("Ctrl-click clusters to mark them; they merge into the first marked")
                 .clicked()
             {
-                out.push(ClusterAction::Merge(self.marked.iter().copied().collect()));
+                out.push(ClusterAction::Merge(self.marked.to_vec()));
                 self.marked.clear();
             }
             if let Some(id) = focused {
