@@ -26,6 +26,7 @@ pub mod image;
 pub mod meta;
 pub mod npy;
 pub mod text;
+pub mod textcache;
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -279,8 +280,7 @@ pub fn embed_all(
     cancel.check()?;
     let texts = record_texts(records, &cfg.study_text);
     progress.stage("embed text", n as u64);
-    let text_enc = TextEncoder::load(cfg.text_model, &cfg.models_dir)?;
-    let text = text_enc.embed(&texts)?;
+    let text = embed_texts_cached(&texts, cfg, cache_dir)?;
     stats.distinct_texts = texts
         .iter()
         .map(|t| t.trim())
@@ -300,6 +300,43 @@ pub fn embed_all(
         image_missing,
         stats,
     })
+}
+
+/// Text vectors for `texts`; MiniLM vectors of strings seen before come from the on-disk
+/// [`textcache::TextCache`], so the model is loaded only when a new string appears.
+fn embed_texts_cached(
+    texts: &[String],
+    cfg: &EmbedConfig,
+    cache_dir: &Path,
+) -> Result<Matrix, EmbedError> {
+    if cfg.text_model != TextModel::MiniLm {
+        return TextEncoder::load(cfg.text_model, &cfg.models_dir)?.embed(texts);
+    }
+    let mut cache = textcache::TextCache::open(cache_dir, text::MINILM_SHA256, text::TEXT_DIM);
+    let mut missing: Vec<String> = texts
+        .iter()
+        .map(|t| t.trim())
+        .filter(|t| !t.is_empty() && cache.get(t).is_none())
+        .map(str::to_owned)
+        .collect();
+    missing.sort();
+    missing.dedup();
+    if !missing.is_empty() {
+        let fresh = TextEncoder::load(cfg.text_model, &cfg.models_dir)?.embed(&missing)?;
+        for (i, t) in missing.iter().enumerate() {
+            cache.insert(t, fresh.row(i));
+        }
+        if let Err(e) = cache.save() {
+            log::warn!("cannot save the text embedding cache: {e}");
+        }
+    }
+    let mut out = Matrix::zeros(texts.len(), text::TEXT_DIM);
+    for (i, t) in texts.iter().enumerate() {
+        if let Some(v) = cache.get(t.trim()) {
+            out.row_mut(i).copy_from_slice(v);
+        }
+    }
+    Ok(out)
 }
 
 /// Write `embeddings_{image,meta,text,fused}.npy` (float32, C order), `index.csv` (row,
