@@ -58,7 +58,7 @@ pub fn choose_k(
         .ok_or_else(|| ClusterError::Param(format!("empty k range {range:?}")))?;
     check_data(data, range.min)?;
     let fitted = if data.rows > fit_sample.max(kmax) {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x6b63_686f_6f73_65);
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x006b_6368_6f6f_7365);
         let mut idx = sample(&mut rng, data.rows, fit_sample.max(kmax)).into_vec();
         idx.sort_unstable();
         data.select_rows(&idx)

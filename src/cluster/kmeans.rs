@@ -345,10 +345,10 @@ fn lloyd(
             }
         }
         let mut shift = 0f64;
-        for j in 0..k {
+        for (j, sj) in shifts.iter_mut().enumerate() {
             let s2 = sq_euclid(new.row(j), centres.row(j));
             shift += s2;
-            shifts[j] = s2.sqrt() as f32;
+            *sj = s2.sqrt() as f32;
         }
         if !empty.is_empty() {
             // Bounds are meaningless for a relocated centre: force a full re-assignment.

@@ -60,7 +60,7 @@ impl XorShift {
     }
     #[inline(always)]
     fn below(&mut self, n: usize) -> usize {
-        ((self.next() >> 32) * n as u64 >> 32) as usize
+        (((self.next() >> 32) * n as u64) >> 32) as usize
     }
 }
 
@@ -148,7 +148,7 @@ pub(crate) fn fuzzy_graph(g: &super::knn::Knn, k_total: usize) -> Graph {
             }
         }
     }
-    edges.sort_unstable_by(|x, y| (x.0, x.1).cmp(&(y.0, y.1)));
+    edges.sort_unstable_by_key(|x| (x.0, x.1));
     edges.dedup_by(|x, y| x.0 == y.0 && x.1 == y.1);
     Graph {
         head: edges.iter().map(|e| e.0).collect(),
@@ -264,7 +264,7 @@ pub(crate) fn optimise(
     let mut next: Vec<f32> = eps.clone();
     let mut next_neg: Vec<f32> = epns.clone();
     let (a, b) = (p.a, p.b);
-    let mut rng = XorShift(ChaCha8Rng::seed_from_u64(p.seed ^ 0x5347_44).gen::<u64>() | 1);
+    let mut rng = XorShift(ChaCha8Rng::seed_from_u64(p.seed ^ 0x0053_4744).gen::<u64>() | 1);
     for epoch in 0..n_epochs {
         cancel.check()?;
         let alpha = 1.0 - epoch as f32 / n_epochs as f32;
