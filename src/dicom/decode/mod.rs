@@ -102,11 +102,19 @@ pub fn decode_file(path: &Path) -> Result<Decoded, DecodeError> {
 fn finish(f: &RawFrame) -> Decoded {
     let (w, h) = (f.width as usize, f.height as usize);
     let (grey, rgb) = voi::to_display(f);
-    let model_input = resize::fit_padded(&grey, w, h, MODEL_SIZE as usize);
+    let quality = quality(&grey, w, h);
+    // Large frames are first box-averaged to at least twice the model size; both outputs
+    // are then triangle-filtered from that.
+    let k = resize::box_factor(w, h, MODEL_SIZE as usize);
+    let (bw, bh, grey) = resize::box_reduce(&grey, w, h, 1, k);
+    let model_input = resize::fit_padded(&grey, bw, bh, MODEL_SIZE as usize);
     let (tw, th) = resize::fit_size(w, h, THUMB_SIZE as usize);
     let thumb = match &rgb {
-        Some(rgb) => resize::resample(rgb, w, h, 3, tw, th),
-        None => resize::resample(&grey, w, h, 1, tw, th)
+        Some(rgb) => {
+            let (bw, bh, rgb) = resize::box_reduce(rgb, w, h, 3, k);
+            resize::resample(&rgb, bw, bh, 3, tw, th)
+        }
+        None => resize::resample(&grey, bw, bh, 1, tw, th)
             .into_iter()
             .flat_map(|v| [v, v, v])
             .collect(),
@@ -116,7 +124,7 @@ fn finish(f: &RawFrame) -> Decoded {
     Decoded {
         model_input,
         thumbnail,
-        quality: quality(&grey, w, h),
+        quality,
     }
 }
 

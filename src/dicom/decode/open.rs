@@ -40,6 +40,130 @@ pub(crate) fn open(path: &Path) -> Result<Opened, DecodeError> {
     open_bytes(&bytes)
 }
 
+/// Walk the top-level element headers of `bytes` from `pos` without reading values and
+/// fail on a defined length longer than what is left: the parser would otherwise trust
+/// it and allocate it. Meta-group elements (group 0002) are always explicit little endian;
+/// the data set uses `explicit`/`little`. Stops at Pixel Data, at an undefined length, or
+/// at the end. Returns the transfer syntax found in the meta group, if any.
+fn check_lengths(
+    bytes: &[u8],
+    pos: usize,
+    explicit: bool,
+    little: bool,
+) -> Result<Option<String>, DecodeError> {
+    check_lengths_with(bytes, pos, explicit, little, false)
+}
+
+/// [`check_lengths`] for a Part 10 data set encoded with the other VR explicitness than
+/// its meta group declares.
+fn check_lengths_flipped(bytes: &[u8], pos: usize) -> Result<Option<String>, DecodeError> {
+    check_lengths_with(bytes, pos, true, true, true)
+}
+
+fn check_lengths_with(
+    bytes: &[u8],
+    mut pos: usize,
+    mut explicit: bool,
+    mut little: bool,
+    flip_vr: bool,
+) -> Result<Option<String>, DecodeError> {
+    let mut ts: Option<String> = None;
+    let mut in_meta = true;
+    while pos + 8 <= bytes.len() {
+        let g_le = u16::from_le_bytes([bytes[pos], bytes[pos + 1]]);
+        if in_meta && g_le != 0x0002 {
+            in_meta = false;
+            if let Some(t) = ts.as_deref() {
+                match t {
+                    uids::IMPLICIT_VR_LITTLE_ENDIAN => (explicit, little) = (false, true),
+                    EXPLICIT_VR_BIG_ENDIAN => (explicit, little) = (true, false),
+                    uids::DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN => return Ok(ts),
+                    _ => (explicit, little) = (true, true),
+                }
+                if flip_vr {
+                    explicit = !explicit;
+                }
+            }
+        }
+        let (ex, le) = if in_meta {
+            (true, true)
+        } else {
+            (explicit, little)
+        };
+        let u16_at = |i: usize| {
+            let b = [bytes[i], bytes[i + 1]];
+            if le {
+                u16::from_le_bytes(b)
+            } else {
+                u16::from_be_bytes(b)
+            }
+        };
+        let u32_at = |i: usize| -> Option<u32> {
+            let b: [u8; 4] = bytes.get(i..i + 4)?.try_into().ok()?;
+            Some(if le {
+                u32::from_le_bytes(b)
+            } else {
+                u32::from_be_bytes(b)
+            })
+        };
+        let (group, elem) = (u16_at(pos), u16_at(pos + 2));
+        if (group, elem) == (0x7FE0, 0x0010) {
+            break;
+        }
+        let (header, len) = if ex {
+            let vr = &bytes[pos + 4..pos + 6];
+            if !vr.iter().all(u8::is_ascii_uppercase) {
+                return Err(DecodeError::Corrupt(format!(
+                    "element ({group:04X},{elem:04X}) at byte {pos} has no valid VR"
+                )));
+            }
+            if matches!(
+                vr,
+                b"OB"
+                    | b"OD"
+                    | b"OF"
+                    | b"OL"
+                    | b"OV"
+                    | b"OW"
+                    | b"SQ"
+                    | b"SV"
+                    | b"UC"
+                    | b"UN"
+                    | b"UR"
+                    | b"UT"
+                    | b"UV"
+            ) {
+                let Some(l) = u32_at(pos + 8) else { break };
+                (12, l)
+            } else {
+                (8, u16_at(pos + 6) as u32)
+            }
+        } else {
+            let Some(l) = u32_at(pos + 4) else { break };
+            (8, l)
+        };
+        if len == u32::MAX {
+            break;
+        }
+        let left = bytes.len() - pos - header;
+        if len as usize > left {
+            return Err(DecodeError::Corrupt(format!(
+                "element ({group:04X},{elem:04X}) at byte {pos} claims {len} bytes, {left} left"
+            )));
+        }
+        if in_meta && elem == 0x0010 {
+            let v = &bytes[pos + header..pos + header + len as usize];
+            ts = Some(
+                String::from_utf8_lossy(v)
+                    .trim_end_matches(['\0', ' '])
+                    .to_string(),
+            );
+        }
+        pos += header + len as usize;
+    }
+    Ok(ts)
+}
+
 /// Parse a whole file held in memory.
 pub(crate) fn open_bytes(bytes: &[u8]) -> Result<Opened, DecodeError> {
     let part10_at = if bytes.len() >= 132 && &bytes[128..132] == b"DICM" {
@@ -50,6 +174,10 @@ pub(crate) fn open_bytes(bytes: &[u8]) -> Result<Opened, DecodeError> {
         None
     };
     if let Some(at) = part10_at {
+        // (a data set in the other VR encoding than declared is read further below)
+        if let Err(e) = check_lengths(bytes, at + 4, true, true) {
+            check_lengths_flipped(bytes, at + 4).map_err(|_| e)?;
+        }
         // Nothing after Pixel Data is needed, and stopping there also tolerates trailing
         // padding or garbage that some writers leave behind.
         let parsed = OpenFileOptions::new()
@@ -168,6 +296,24 @@ fn open_raw_dataset(bytes: &[u8]) -> Result<Opened, DecodeError> {
         let Some(ts) = TransferSyntaxRegistry.get(ts_uid) else {
             continue;
         };
+        let explicit = ts_uid != uids::IMPLICIT_VR_LITTLE_ENDIAN;
+        let little = ts_uid != EXPLICIT_VR_BIG_ENDIAN;
+        // A plausible first group, and lengths that fit, before the parser sees it.
+        let g = bytes.get(..2).map(|b| {
+            if little {
+                u16::from_le_bytes([b[0], b[1]])
+            } else {
+                u16::from_be_bytes([b[0], b[1]])
+            }
+        });
+        if !matches!(g, Some(0x0002 | 0x0008 | 0x0010 | 0x0018 | 0x0020 | 0x0028)) {
+            last_err = "first element is not a DICOM header".into();
+            continue;
+        }
+        if let Err(e) = check_lengths(bytes, 0, explicit, little) {
+            last_err = e.to_string();
+            continue;
+        }
         match InMemDicomObject::read_dataset_with_ts(bytes, ts) {
             Ok(ds) => {
                 // Accept a parse only if it found real attributes, as a DICOM reader would.
@@ -214,6 +360,20 @@ mod tests {
         let ebe = [0x00, 0x08, 0x00, 0x05, b'C', b'S', 0x00, 0x0a];
         assert_eq!(candidate_syntaxes(&ebe)[0], EXPLICIT_VR_BIG_ENDIAN);
         assert_eq!(candidate_syntaxes(&ebe).len(), 3);
+    }
+
+    #[test]
+    fn corrupt_lengths_are_refused_before_parsing() {
+        // (0008,0005) CS claiming 0x7fff bytes in a 16-byte buffer, explicit LE
+        let mut b = vec![0x08, 0x00, 0x05, 0x00, b'C', b'S', 0xff, 0x7f];
+        b.extend_from_slice(&[0; 8]);
+        assert!(check_lengths(&b, 0, true, true).is_err());
+        // implicit LE: a 4 GB-ish length
+        let b = [0x08, 0x00, 0x05, 0x00, 0xf0, 0xff, 0xff, 0xf0, 0, 0];
+        assert!(check_lengths(&b, 0, false, true).is_err());
+        let ok = [0x08, 0x00, 0x05, 0x00, 0x02, 0x00, 0x00, 0x00, b'A', b'B'];
+        assert!(check_lengths(&ok, 0, false, true).is_ok());
+        assert!(open_bytes(&b).is_err());
     }
 
     #[test]
