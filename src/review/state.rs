@@ -258,11 +258,10 @@ impl ReviewState {
             revision: 0,
         };
         state.rebuild_sizes();
-        let ids: Vec<ClusterId> = state.sizes.keys().copied().collect();
+        let all = state.all_members();
         let mut taken: Vec<String> = Vec::new();
-        for id in ids {
-            let members = state.members(id);
-            let name = state.unique_name(state.default_name_for(&members), &taken);
+        for (&id, members) in &all {
+            let name = state.unique_name(state.default_name_for(members), &taken);
             taken.push(name.clone());
             state.clusters.insert(
                 id,
@@ -467,47 +466,46 @@ impl ReviewState {
             .collect()
     }
 
-    fn summary_of(&self, id: ClusterId, members: &[usize]) -> ClusterSummary {
-        let c = &self.clusters[&id];
-        // Count by index (no string per image), name the non-zero counts at the end.
+    /// Modality and anatomy counts of a group of images. Counts by index (no string per
+    /// image) and names the non-zero counts at the end.
+    pub fn breakdowns(&self, images: &[usize]) -> (Breakdown, Breakdown) {
         let f = &self.facets;
         let mut modality = vec![0usize; f.modality_names.len() + 1];
         let mut anatomy = vec![0usize; Region::ALL.len()];
-        let (mut dsum, mut dn) = (0f64, 0usize);
-        for &i in members {
+        for &i in images {
             let m = f
                 .modality
                 .get(i)
                 .map_or(f.modality_names.len(), |&m| m as usize);
             modality[m] += 1;
             anatomy[self.anatomy_of(i) as usize] += 1;
-            if let Some(d) = self.distance_to_centre(i).filter(|d| d.is_finite()) {
-                dsum += d as f64;
-                dn += 1;
-            }
         }
-        let modality: HashMap<String, usize> = modality
-            .iter()
-            .enumerate()
-            .filter(|(_, &n)| n > 0)
-            .map(|(m, &n)| {
-                (
-                    f.modality_names
-                        .get(m)
-                        .map_or("UNKNOWN", String::as_str)
-                        .to_string(),
-                    n,
-                )
-            })
-            .fold(HashMap::new(), |mut acc, (k, n)| {
-                *acc.entry(k).or_insert(0) += n;
-                acc
-            });
+        let mut by_name: HashMap<String, usize> = HashMap::new();
+        for (m, &n) in modality.iter().enumerate().filter(|(_, &n)| n > 0) {
+            let name = f.modality_names.get(m).map_or("UNKNOWN", String::as_str);
+            *by_name.entry(name.to_string()).or_insert(0) += n;
+        }
         let anatomy: HashMap<String, usize> = Region::ALL
             .iter()
             .filter(|&&r| anatomy[r as usize] > 0)
             .map(|&r| (region_name(r).to_string(), anatomy[r as usize]))
             .collect();
+        (
+            Breakdown::from_counts(by_name),
+            Breakdown::from_counts(anatomy),
+        )
+    }
+
+    fn summary_of(&self, id: ClusterId, members: &[usize]) -> ClusterSummary {
+        let c = &self.clusters[&id];
+        let (modality, anatomy) = self.breakdowns(members);
+        let (mut dsum, mut dn) = (0f64, 0usize);
+        for &i in members {
+            if let Some(d) = self.distance_to_centre(i).filter(|d| d.is_finite()) {
+                dsum += d as f64;
+                dn += 1;
+            }
+        }
         ClusterSummary {
             id,
             name: c.name.clone(),
@@ -518,8 +516,8 @@ impl ReviewState {
                 .iter()
                 .filter(|&&i| self.is_image_excluded(i))
                 .count(),
-            modality: Breakdown::from_counts(modality),
-            anatomy: Breakdown::from_counts(anatomy),
+            modality,
+            anatomy,
             mean_distance: (dn > 0).then(|| dsum / dn as f64),
         }
     }
@@ -527,19 +525,30 @@ impl ReviewState {
     /// Homogeneity, completeness, V-measure and NMI of the current assignment against
     /// modality and against anatomy, over the images that are not excluded.
     pub fn dataset_metrics(&self) -> DatasetMetrics {
-        let keep: Vec<usize> = (0..self.len()).filter(|&i| !self.is_excluded(i)).collect();
-        let clusters: Vec<u32> = keep.iter().map(|&i| self.assignment[i].0).collect();
-        let modality: Vec<u32> = keep
-            .iter()
-            .map(|&i| self.facets.modality.get(i).copied().unwrap_or(u16::MAX) as u32)
+        let f = &self.facets;
+        let out: Vec<ClusterId> = self
+            .clusters
+            .values()
+            .filter(|c| c.excluded)
+            .map(|c| c.id)
             .collect();
-        let anatomy: Vec<u32> = keep.iter().map(|&i| self.anatomy_of(i) as u32).collect();
+        let n = self.len();
+        let (mut clusters, mut modality, mut anatomy) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        for (i, c) in self.assignment.iter().enumerate() {
+            if self.excluded[i] || (!out.is_empty() && out.contains(c)) {
+                continue;
+            }
+            clusters.push(c.0);
+            modality.push(f.modality.get(i).map_or(u32::MAX, |&m| m as u32));
+            anatomy.push(f.anatomy.get(i).copied().unwrap_or_default() as u32);
+        }
         DatasetMetrics {
-            images: keep.len(),
-            clusters: clusters
-                .iter()
-                .collect::<std::collections::BTreeSet<_>>()
-                .len(),
+            images: clusters.len(),
+            clusters: metrics::distinct(&clusters),
             modality: metrics::label_metrics(&modality, &clusters),
             anatomy: metrics::label_metrics(&anatomy, &clusters),
         }
@@ -548,19 +557,9 @@ impl ReviewState {
     /// Default name of a group of images: majority modality and anatomy, e.g. "CT HEAD";
     /// just "CT" when the anatomy is unknown. Not made unique.
     pub fn default_name_for(&self, images: &[usize]) -> String {
-        let mut modality: HashMap<String, usize> = HashMap::new();
-        let mut anatomy: HashMap<String, usize> = HashMap::new();
-        for &i in images {
-            *modality.entry(self.modality_of(i).to_string()).or_insert(0) += 1;
-            *anatomy
-                .entry(region_name(self.anatomy_of(i)).to_string())
-                .or_insert(0) += 1;
-        }
-        let m = Breakdown::from_counts(modality)
-            .majority()
-            .unwrap_or("EMPTY")
-            .to_string();
-        match Breakdown::from_counts(anatomy).majority() {
+        let (modality, anatomy) = self.breakdowns(images);
+        let m = modality.majority().unwrap_or("EMPTY").to_string();
+        match anatomy.majority() {
             Some(a) if a != region_name(Region::Unknown) => format!("{m} {a}"),
             _ => m,
         }
