@@ -223,7 +223,13 @@ fn read_one_inner(path: &Path) -> Result<Outcome, String> {
     let (head, size, mtime) = read_head(path).map_err(|e| format!("cannot read: {e}"))?;
     let sniffed = sniff(&head);
     match sniffed {
-        Sniff::Part10 => check_file_lengths(path, size, 132, None)?,
+        Sniff::Part10 => {
+            // A data set in implicit VR under a meta group that says explicit is read too
+            // (see `read_mislabelled_implicit`), so it passes the check either way.
+            check_file_lengths(path, size, 132, None).or_else(|e| {
+                check_file_lengths(path, size, 132, Some(IMPLICIT_AFTER_META)).map_err(|_| e)
+            })?
+        }
         Sniff::Raw(ts) => check_file_lengths(path, size, 0, Some(ts))?,
         Sniff::NotDicom => {}
     }
@@ -304,6 +310,9 @@ fn read_one_inner(path: &Path) -> Result<Outcome, String> {
     }
     Ok(classify(path, &obj, ts, size, mtime))
 }
+
+/// `ts` value for [`check_lengths`]: a Part 10 file whose data set is read as implicit VR.
+const IMPLICIT_AFTER_META: &str = "implicit-after-meta";
 
 /// How much of a file [`check_lengths`] looks at: element headers beyond it are not checked.
 const LENGTH_CHECK_BYTES: u64 = 256 * 1024;
@@ -389,7 +398,9 @@ fn check_lengths(buf: &[u8], size: u64, start: usize, ts: Option<&str>) -> Resul
                         .as_deref()
                         .map(|t| t.trim_end_matches('\0').trim())
                     {
-                        Some("1.2.840.10008.1.2") => enc = Enc::ImplicitLe,
+                        Some("1.2.840.10008.1.2") | Some(IMPLICIT_AFTER_META) => {
+                            enc = Enc::ImplicitLe
+                        }
                         Some("1.2.840.10008.1.2.2") | Some("1.2.840.10008.1.2.1.99") => {
                             return Ok(None)
                         }
@@ -446,7 +457,10 @@ fn check_lengths(buf: &[u8], size: u64, start: usize, ts: Option<&str>) -> Resul
                         (8, l, Enc::ImplicitLe)
                     }
                 };
-                if group == 0x0002 && elem == 0x0010 && self.ts.is_some() {
+                if group == 0x0002
+                    && elem == 0x0010
+                    && self.ts.as_deref().is_some_and(|t| t != IMPLICIT_AFTER_META)
+                {
                     let v = self
                         .buf
                         .get(pos + header..pos + header + len as usize)
@@ -511,6 +525,7 @@ fn check_lengths(buf: &[u8], size: u64, start: usize, ts: Option<&str>) -> Resul
     let (enc, ts) = match ts {
         // Part 10: the meta group is explicit VR little endian; it names the rest.
         None => (Enc::ExplicitLe, Some(String::new())),
+        Some(IMPLICIT_AFTER_META) => (Enc::ExplicitLe, Some(IMPLICIT_AFTER_META.to_owned())),
         Some("1.2.840.10008.1.2") => (Enc::ImplicitLe, None),
         Some("1.2.840.10008.1.2.1") => (Enc::ExplicitLe, None),
         Some(_) => return Ok(()),
