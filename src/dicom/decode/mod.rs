@@ -159,8 +159,9 @@ fn full_from_raw(f: &RawFrame) -> FullFrame {
                 .iter()
                 .fold((u16::MAX, 0u16), |(a, b), &v| (a.min(v), b.max(v)));
             let mut lut = vec![0f32; 65536];
-            for i in lo as usize..=(hi as usize).max(lo as usize).min(65535) {
-                lut[i] = m(i as f64 - *offset as f64);
+            let hi = (hi as usize).max(lo as usize);
+            for (i, v) in lut.iter_mut().enumerate().take(hi + 1).skip(lo as usize) {
+                *v = m(i as f64 - *offset as f64);
             }
             (Some(idx.iter().map(|&i| lut[i as usize]).collect()), None)
         }

@@ -158,9 +158,14 @@ pub(crate) fn to_display(f: &RawFrame) -> (Vec<u8>, Option<Vec<u8>>) {
                 .fold((u16::MAX, 0u16), |(a, b), &v| (a.min(v), b.max(v)));
             let mut lut = vec![0u8; 65536];
             if lo <= hi {
-                for i in lo as usize..=hi as usize {
+                for (i, v) in lut
+                    .iter_mut()
+                    .enumerate()
+                    .take(hi as usize + 1)
+                    .skip(lo as usize)
+                {
                     let m = (i as f64 - *offset as f64) * f.slope + f.intercept;
-                    lut[i] = to_u8(voi.apply(m), invert);
+                    *v = to_u8(voi.apply(m), invert);
                 }
             }
             (idx.iter().map(|&i| lut[i as usize]).collect(), None)
