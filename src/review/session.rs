@@ -414,9 +414,12 @@ pub struct SaveStatus {
     pub last_saved_unix_ms: Option<u64>,
     /// The last save's error, cleared by the next successful save.
     pub last_error: Option<String>,
+    /// [`ReviewState::revision`] of the state last written.
+    pub saved_revision: Option<u64>,
 }
 
 struct Snapshot {
+    revision: u64,
     state: ReviewState,
     history: History,
     done: Option<Sender<Result<(), SessionError>>>,
@@ -454,6 +457,7 @@ impl Autosaver {
                                 s.saves += 1;
                                 s.last_saved_unix_ms = Some(now_ms());
                                 s.last_error = None;
+                                s.saved_revision = Some(snap.revision);
                             }
                             Err(e) => s.last_error = Some(e.to_string()),
                         }
@@ -516,6 +520,7 @@ impl Autosaver {
             return Some(Duration::from_millis(20));
         }
         let snap = Snapshot {
+            revision: state.revision(),
             state: state.clone(),
             history: history.clone(),
             done: None,
@@ -539,6 +544,7 @@ impl Autosaver {
         };
         let (done_tx, done_rx) = crossbeam_channel::bounded(1);
         let snap = Snapshot {
+            revision: state.revision(),
             state: state.clone(),
             history: history.clone(),
             done: Some(done_tx),
@@ -553,6 +559,14 @@ impl Autosaver {
         self.dirty_since = None;
         self.last_sent = Some(Instant::now());
         r
+    }
+
+    /// True once `state` as it is now has been written to disk (for the status bar, and
+    /// for tests that must know an edit is durable).
+    pub fn is_saved(&self, state: &ReviewState) -> bool {
+        !self.is_dirty()
+            && self.seen_revision == Some(state.revision())
+            && self.status().saved_revision == Some(state.revision())
     }
 
     pub fn status(&self) -> SaveStatus {
@@ -716,8 +730,10 @@ mod tests {
         let wait = saver.poll(&s, &h);
         assert!(wait.is_some_and(|w| w <= MIN_SAVE_INTERVAL), "{wait:?}");
         assert!(saver.is_dirty());
+        assert!(!saver.is_saved(&s));
         saver.flush(&s, &h).unwrap();
         assert!(!saver.is_dirty());
+        assert!(saver.is_saved(&s));
         assert!(saver.status().saves >= 1);
         let r = load_session(dir.path(), &a).unwrap().unwrap();
         assert_eq!(r.state.cluster(ClusterId(0)).unwrap().color, [9, 9, 9]);
