@@ -113,32 +113,21 @@ pub fn run_script(folder: Option<PathBuf>, script: &Path) -> anyhow::Result<()> 
                 say("EDITED");
             }
             "wait-saved" => {
-                let deadline = Instant::now() + Duration::from_secs(30);
-                loop {
-                    frame(&mut app);
-                    let r = app
-                        .review
-                        .as_ref()
-                        .ok_or_else(|| anyhow::anyhow!("no review"))?;
-                    let s = r
-                        .saver
-                        .as_ref()
-                        .ok_or_else(|| anyhow::anyhow!("no autosave"))?;
-                    let st = s.status();
-                    if let Some(e) = st.last_error {
-                        anyhow::bail!("autosave failed: {e}");
-                    }
-                    if !s.is_dirty() && st.saves > 0 && r.state.revision() > 0 {
-                        // the writer may still hold the snapshot: wait for its count to settle
-                        std::thread::sleep(Duration::from_millis(20));
-                        if s.status().saves == st.saves {
-                            break;
-                        }
-                    }
-                    if Instant::now() > deadline {
-                        anyhow::bail!("the edit was not saved within 30 s");
-                    }
-                }
+                // Hand the current state to the autosave writer and wait until it is on
+                // disk (the same path the app takes on exit), so that "SAVED" is only
+                // printed once the edit really is in the session file.
+                frame(&mut app);
+                let r = app
+                    .review
+                    .as_mut()
+                    .ok_or_else(|| anyhow::anyhow!("no review"))?;
+                let saver = r
+                    .saver
+                    .as_mut()
+                    .ok_or_else(|| anyhow::anyhow!("no autosave"))?;
+                saver
+                    .flush(&r.state, &r.history)
+                    .map_err(|e| anyhow::anyhow!("autosave failed: {e}"))?;
                 say("SAVED");
             }
             "churn" => {
