@@ -682,7 +682,9 @@ impl RadclusterApp {
                 }
             }
         }
-        if let Some(s) = &mut r.saver {
+        // While "resume the previous review?" is unanswered, the fresh state must not be
+        // saved over the previous session.
+        if let Some(s) = r.saver.as_mut().filter(|_| r.pending_resume.is_none()) {
             if let Some(again) = s.poll(&r.state, &r.history) {
                 if let Some(ctx) = &self.ctx {
                     ctx.request_repaint_after(again);
@@ -741,7 +743,7 @@ impl RadclusterApp {
             if r.thumbs.pending() > 0 {
                 ctx.request_repaint_after(Duration::from_millis(30));
             }
-            if let Some(s) = &mut r.saver {
+            if let Some(s) = r.saver.as_mut().filter(|_| r.pending_resume.is_none()) {
                 if let Some(again) = s.poll(&r.state, &r.history) {
                     ctx.request_repaint_after(again);
                 }
