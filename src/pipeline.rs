@@ -65,6 +65,9 @@ impl Default for RunParams {
     }
 }
 
+/// `Analysis::exemplars` entry of an empty cluster: an index no record has.
+pub const NO_EXEMPLAR: usize = usize::MAX;
+
 /// The result of a whole run: one row per image in `records`, all vectors aligned.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Analysis {
@@ -78,7 +81,7 @@ pub struct Analysis {
     /// 2D map position of each image.
     pub xy: Vec<[f32; 2]>,
     /// Index (into `records`) of the exemplar of each cluster: its medoid, or the member
-    /// nearest the k-means centre.
+    /// nearest the k-means centre; [`NO_EXEMPLAR`] for a cluster left empty.
     pub exemplars: Vec<usize>,
     pub params: Option<RunParams>,
     /// Folder of the caches (embeddings, thumbnails) this analysis used.
@@ -534,7 +537,7 @@ pub fn analyse_with(
     let exemplars = clustering
         .exemplars()
         .into_iter()
-        .map(|e| e.unwrap_or(0))
+        .map(|e| e.unwrap_or(NO_EXEMPLAR))
         .collect();
     let analysis = Analysis {
         records,
