@@ -380,8 +380,9 @@ fn embed_folder_with(
         e => other(e),
     })?;
     // Cache hits whose thumbnail is gone (e.g. the store was deleted) are decoded once more.
+    let missing: std::collections::HashSet<usize> = emb.image_missing.iter().copied().collect();
     let missing_thumbs: Vec<usize> = (0..records.len())
-        .filter(|&i| !emb.image_missing.contains(&i) && !thumbs.contains(&file_key(&records[i])))
+        .filter(|&i| !missing.contains(&i) && !thumbs.contains(&file_key(&records[i])))
         .collect();
     if !missing_thumbs.is_empty() {
         progress.stage("thumbnails", missing_thumbs.len() as u64);
@@ -402,7 +403,6 @@ fn embed_folder_with(
     // Images that failed to decode leave every matrix together, so rows stay aligned.
     let failures = failures.into_inner().unwrap_or_else(|e| e.into_inner());
     if !emb.image_missing.is_empty() {
-        let missing: std::collections::HashSet<usize> = emb.image_missing.iter().copied().collect();
         let keep: Vec<usize> = (0..records.len())
             .filter(|i| !missing.contains(i))
             .collect();

@@ -209,8 +209,9 @@ fn sniff(head: &[u8]) -> Sniff {
 fn read_head(path: &Path) -> std::io::Result<(Vec<u8>, u64, i64)> {
     let f = File::open(path)?;
     let md = f.metadata()?;
-    let mut head = Vec::with_capacity(132);
-    f.take(132).read_to_end(&mut head)?;
+    // One read serves both the sniffing and the length check.
+    let mut head = Vec::new();
+    f.take(LENGTH_CHECK_BYTES).read_to_end(&mut head)?;
     let mtime = md
         .modified()
         .ok()
@@ -226,11 +227,15 @@ fn read_one_inner(path: &Path) -> Result<Outcome, String> {
         Sniff::Part10 => {
             // A data set in implicit VR under a meta group that says explicit is read too
             // (see `read_mislabelled_implicit`), so it passes the check either way.
-            check_file_lengths(path, size, 132, None).or_else(|e| {
-                check_file_lengths(path, size, 132, Some(IMPLICIT_AFTER_META)).map_err(|_| e)
-            })?
+            check_lengths(&head, size, 132, None)
+                .or_else(|e| {
+                    check_lengths(&head, size, 132, Some(IMPLICIT_AFTER_META)).map_err(|_| e)
+                })
+                .map_err(|e| format!("corrupt DICOM: {e}"))?
         }
-        Sniff::Raw(ts) => check_file_lengths(path, size, 0, Some(ts))?,
+        Sniff::Raw(ts) => {
+            check_lengths(&head, size, 0, Some(ts)).map_err(|e| format!("corrupt DICOM: {e}"))?
+        }
         Sniff::NotDicom => {}
     }
     let (obj, ts): (InMemDicomObject, String) = match sniffed {
@@ -316,22 +321,6 @@ const IMPLICIT_AFTER_META: &str = "implicit-after-meta";
 
 /// How much of a file [`check_lengths`] looks at: element headers beyond it are not checked.
 const LENGTH_CHECK_BYTES: u64 = 256 * 1024;
-
-/// Check the element lengths of a file before handing it to the parser, which trusts
-/// them and would allocate whatever a corrupt length says (a 674-byte file can ask for
-/// gigabytes).
-fn check_file_lengths(
-    path: &Path,
-    size: u64,
-    start: usize,
-    ts: Option<&str>,
-) -> Result<(), String> {
-    let mut buf = Vec::new();
-    File::open(path)
-        .and_then(|f| f.take(LENGTH_CHECK_BYTES).read_to_end(&mut buf))
-        .map_err(|e| format!("cannot read: {e}"))?;
-    check_lengths(&buf, size, start, ts).map_err(|e| format!("corrupt DICOM: {e}"))
-}
 
 /// Data-set encodings the length check understands.
 #[derive(Clone, Copy, PartialEq)]
@@ -790,6 +779,16 @@ mod tests {
         ));
         assert!(matches!(sniff(b"%PDF-1.4 hello world"), Sniff::NotDicom));
         assert!(matches!(sniff(b"ab"), Sniff::NotDicom));
+    }
+
+    fn check_file_lengths(
+        path: &Path,
+        size: u64,
+        start: usize,
+        ts: Option<&str>,
+    ) -> Result<(), String> {
+        let (head, _, _) = read_head(path).map_err(|e| e.to_string())?;
+        check_lengths(&head, size, start, ts).map_err(|e| format!("corrupt DICOM: {e}"))
     }
 
     fn shared(rel: &str) -> std::path::PathBuf {
