@@ -4,6 +4,7 @@
 //! ```text
 //! cargo bench --profile dev --bench cluster                 # kmeans, linfa, kmedoids, umap
 //! cargo bench --profile dev --bench cluster -- kmeans umap  # a subset
+//! cargo bench --profile dev --bench cluster -- umap-ours     # our UMAP alone, 3 runs
 //! /usr/bin/time -v cargo bench --profile dev --bench cluster -- minibatch   # 1.3M x 256
 //! ```
 //! Environment: `RADCLUSTER_BENCH_DIR` (inputs, default /tmp/radcluster-bench),
@@ -198,45 +199,77 @@ fn bench_kmeans(env: &Env, with_linfa: bool) {
     let (emb, lab) = env.input(100_000, 256);
     let x = read_npy_f32(&emb).expect("input");
     let (modality, _) = read_labels(&lab);
-    println!("## k-means 100000 x 256, k = 50 (load {})", load());
-    let t = Instant::now();
-    let ours = kmeans(&x, &KmeansParams::new(50).seed(0), &Cancel::new()).expect("kmeans");
-    let ours_s = secs(t);
-    let s = label_scores(&modality, &ours.labels);
-    println!(
-        "radcluster kmeans: {ours_s:.2} s, {} iterations ({:.3} s/iter), inertia {:.6e}, v-measure {:.4}, AMI {:.4}",
-        ours.iterations,
-        ours_s / ours.iterations as f64,
-        ours.objective,
-        s.v_measure,
-        s.ami
-    );
-    let peer = env.python(&[
-        "peer_cluster.py",
-        emb.to_str().unwrap(),
-        "--k",
-        "50",
-        "--algo",
-        "kmeans",
-        "--threads",
-        &env.threads,
-    ]);
-    let pk = &peer["kmeans"];
-    let (ps, pi, pin) = (
-        pk["seconds"].as_f64().unwrap_or(f64::NAN),
-        pk["inertia"].as_f64().unwrap_or(f64::NAN),
-        pk["n_iter"].as_f64().unwrap_or(f64::NAN),
-    );
-    println!(
-        "sklearn KMeans: {ps:.2} s, {pin} iterations ({:.3} s/iter), inertia {pi:.6e}",
-        ps / pin
-    );
-    println!(
-        "RATIO kmeans time radcluster/sklearn = {:.3} (per iteration {:.3}); inertia ratio = {:.5}",
-        ours_s / ps,
-        (ours_s / ours.iterations as f64) / (ps / pin),
-        ours.objective / pi
-    );
+    // BENCH_SEEDS="0 1 2 3 4": both sides run once per seed (n_init = 1 each), since one
+    // seeded k-means++ start against another is a draw between local minima.
+    let seeds: Vec<u64> = std::env::var("BENCH_SEEDS")
+        .unwrap_or_else(|_| "0".into())
+        .split_whitespace()
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    let (mut sum_t, mut sum_pt, mut sum_i, mut sum_pi) = (0f64, 0f64, 0f64, 0f64);
+    let (mut pin, mut ps, mut ours_s) = (f64::NAN, f64::NAN, f64::NAN);
+    for &seed in &seeds {
+        println!(
+            "## k-means 100000 x 256, k = 50, seed {seed} (load {})",
+            load()
+        );
+        let t = Instant::now();
+        let ours = kmeans(&x, &KmeansParams::new(50).seed(seed), &Cancel::new()).expect("kmeans");
+        ours_s = secs(t);
+        let s = label_scores(&modality, &ours.labels);
+        println!(
+            "radcluster kmeans: {ours_s:.2} s, {} iterations ({:.3} s/iter), inertia {:.6e}, v-measure {:.4}, AMI {:.4}",
+            ours.iterations,
+            ours_s / ours.iterations as f64,
+            ours.objective,
+            s.v_measure,
+            s.ami
+        );
+        let seed_s = seed.to_string();
+        let peer = env.python(&[
+            "peer_cluster.py",
+            emb.to_str().unwrap(),
+            "--k",
+            "50",
+            "--algo",
+            "kmeans",
+            "--seed",
+            &seed_s,
+            "--threads",
+            &env.threads,
+        ]);
+        let pk = &peer["kmeans"];
+        let pi;
+        (ps, pi, pin) = (
+            pk["seconds"].as_f64().unwrap_or(f64::NAN),
+            pk["inertia"].as_f64().unwrap_or(f64::NAN),
+            pk["n_iter"].as_f64().unwrap_or(f64::NAN),
+        );
+        println!(
+            "sklearn KMeans: {ps:.2} s, {pin} iterations ({:.3} s/iter), inertia {pi:.6e}",
+            ps / pin
+        );
+        println!(
+            "RATIO kmeans time radcluster/sklearn = {:.3} (per iteration {:.3}); inertia ratio = {:.5}",
+            ours_s / ps,
+            (ours_s / ours.iterations as f64) / (ps / pin),
+            ours.objective / pi
+        );
+        (sum_t, sum_pt, sum_i, sum_pi) = (
+            sum_t + ours_s,
+            sum_pt + ps,
+            sum_i + ours.objective,
+            sum_pi + pi,
+        );
+    }
+    if seeds.len() > 1 {
+        println!(
+            "RATIO over {} seeds: total time radcluster/sklearn = {:.3}; mean inertia ratio = {:.5}",
+            seeds.len(),
+            sum_t / sum_pt,
+            sum_i / sum_pi
+        );
+    }
     if with_linfa {
         use linfa::traits::Fit;
         let iters = (pin as u64).max(1);
@@ -443,6 +476,17 @@ fn main() {
     }
     if want("umap") {
         bench_umap(&env);
+    }
+    if args.iter().any(|a| a == "umap-ours") {
+        // radcluster's UMAP alone, three times: for profiling without the peer.
+        let (emb, _) = env.input(20_000, 64);
+        let x = read_npy_f32(&emb).expect("input");
+        for _ in 0..3 {
+            let t = Instant::now();
+            let y = umap(&x, &UmapParams::default(), &Cancel::new()).expect("umap");
+            let tw = trustworthiness(&x, &y, 10, 2000, 0);
+            println!("radcluster UMAP: {:.2} s, trustworthiness {tw:.4}", secs(t));
+        }
     }
     if args.iter().any(|a| a == "minibatch") {
         bench_minibatch(&env);

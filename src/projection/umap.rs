@@ -10,7 +10,8 @@
 //! 3. Initialisation: PCA scaled to [0, 10] with a little seeded noise (umap-learn's
 //!    `init="pca"`), which keeps the layout deterministic without an eigensolver on the
 //!    graph Laplacian.
-//! 4. SGD with negative sampling, single-threaded so that a seed fixes the output.
+//! 4. SGD with negative sampling, parallel over fixed blocks of points so that a seed
+//!    fixes the output on any number of threads (see [`optimise`]).
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -192,8 +193,7 @@ pub(crate) fn fast_pow(x: f32, p: f32) -> f32 {
     // ln(m) for m in [1, 2) by the atanh series in t = (m - 1) / (m + 1) <= 1/3.
     let t = (m - 1.0) / (m + 1.0);
     let t2 = t * t;
-    let ln_m =
-        2.0 * t * (1.0 + t2 * (1.0 / 3.0 + t2 * (1.0 / 5.0 + t2 * (1.0 / 7.0 + t2 * (1.0 / 9.0)))));
+    let ln_m = 2.0 * t * (1.0 + t2 * (1.0 / 3.0 + t2 * (1.0 / 5.0 + t2 * (1.0 / 7.0))));
     let y = p * (e as f32 + ln_m * std::f32::consts::LOG2_E);
     let y = y.clamp(-126.0, 127.0);
     let i = y.floor();
@@ -202,9 +202,7 @@ pub(crate) fn fast_pow(x: f32, p: f32) -> f32 {
     let ef = 1.0
         + f * (1.0
             + f * (0.5
-                + f * (1.0 / 6.0
-                    + f * (1.0 / 24.0
-                        + f * (1.0 / 120.0 + f * (1.0 / 720.0 + f * (1.0 / 5040.0)))))));
+                + f * (1.0 / 6.0 + f * (1.0 / 24.0 + f * (1.0 / 120.0 + f * (1.0 / 720.0))))));
     ef * f32::from_bits(((i as i32 + 127) as u32) << 23)
 }
 
@@ -239,7 +237,23 @@ pub fn umap(data: &Matrix, p: &UmapParams, cancel: &Cancel) -> Result<Vec<[f32; 
     Ok(y)
 }
 
-/// umap-learn's `optimize_layout_euclidean` (head and tail embeddings are the same).
+/// Fixed number of blocks the points are split into for the parallel SGD. It does not
+/// depend on the thread count, so one seed gives one layout on any machine.
+const SGD_BLOCKS: usize = 8;
+
+/// umap-learn's `optimize_layout_euclidean`, made parallel and deterministic.
+///
+/// umap-learn's seeded run is single-threaded (its parallel mode is Hogwild, so the
+/// output changes from run to run). Here the points are split into [`SGD_BLOCKS`]
+/// contiguous blocks by head index, with about equal edge counts. In each epoch every
+/// block updates only its own points, reading its own points live and the other blocks'
+/// points from a snapshot taken at the start of the epoch. No two threads touch the same
+/// value, so the result depends only on the seed.
+///
+/// The graph holds both directions of every edge, so each point receives the attraction
+/// of every edge through the edge it heads; the tail is not moved (umap-learn moves both
+/// ends of both directions, so the attraction is doubled here to keep the same balance
+/// against the repulsive negative samples).
 pub(crate) fn optimise(
     y: &mut [[f32; 2]],
     g: &Graph,
@@ -247,67 +261,125 @@ pub(crate) fn optimise(
     p: &UmapParams,
     cancel: &Cancel,
 ) -> Result<(), Cancelled> {
+    use rayon::prelude::*;
     let n = y.len();
     let wmax = g.weight.iter().copied().fold(0f32, f32::max);
     if wmax <= 0.0 || n_epochs == 0 {
         return Ok(());
     }
-    // Drop edges too weak to be sampled once, then epochs_per_sample = wmax / w.
+    // Drop edges too weak to be sampled once, then epochs_per_sample = wmax / w. The
+    // edges are sorted by head, so each block's edges are one contiguous range.
     let keep: Vec<usize> = (0..g.weight.len())
         .filter(|&e| g.weight[e] >= wmax / n_epochs as f32)
         .collect();
-    let head: Vec<usize> = keep.iter().map(|&e| g.head[e] as usize).collect();
-    let tail: Vec<usize> = keep.iter().map(|&e| g.tail[e] as usize).collect();
+    let head: Vec<u32> = keep.iter().map(|&e| g.head[e]).collect();
+    let tail: Vec<u32> = keep.iter().map(|&e| g.tail[e]).collect();
     let eps: Vec<f32> = keep.iter().map(|&e| wmax / g.weight[e]).collect();
+    debug_assert!(head.windows(2).all(|w| w[0] <= w[1]));
     let nsr = p.negative_sample_rate as f32;
-    let epns: Vec<f32> = eps.iter().map(|&e| e / nsr).collect();
-    let mut next: Vec<f32> = eps.clone();
-    let mut next_neg: Vec<f32> = epns.clone();
+    // Block b owns points [pt[b], pt[b + 1]) and edges [ed[b], ed[b + 1]).
+    let total = head.len();
+    let mut pt = [0usize; SGD_BLOCKS + 1];
+    let mut ed = [0usize; SGD_BLOCKS + 1];
+    for b in 1..SGD_BLOCKS {
+        let e = total * b / SGD_BLOCKS;
+        let cut = if e < total { head[e] as usize } else { n };
+        pt[b] = cut.max(pt[b - 1]);
+        ed[b] = head.partition_point(|&h| (h as usize) < pt[b]);
+    }
+    pt[SGD_BLOCKS] = n;
+    ed[SGD_BLOCKS] = total;
+    let mut seeder = ChaCha8Rng::seed_from_u64(p.seed ^ 0x0053_4744);
+    struct Block<'a> {
+        first: usize,
+        y: &'a mut [[f32; 2]],
+        edges: std::ops::Range<usize>,
+        next: Vec<f32>,
+        next_neg: Vec<f32>,
+        rng: XorShift,
+    }
+    let mut snapshot = y.to_vec();
+    let mut blocks: Vec<Block> = Vec::with_capacity(SGD_BLOCKS);
+    let mut rest = y;
+    for b in 0..SGD_BLOCKS {
+        let (mine, tail_part) = std::mem::take(&mut rest).split_at_mut(pt[b + 1] - pt[b]);
+        rest = tail_part;
+        let r = ed[b]..ed[b + 1];
+        blocks.push(Block {
+            first: pt[b],
+            y: mine,
+            next: eps[r.clone()].to_vec(),
+            next_neg: eps[r.clone()].iter().map(|&e| e / nsr).collect(),
+            edges: r,
+            rng: XorShift(seeder.gen::<u64>() | 1),
+        });
+    }
     let (a, b) = (p.a, p.b);
-    let mut rng = XorShift(ChaCha8Rng::seed_from_u64(p.seed ^ 0x0053_4744).gen::<u64>() | 1);
     for epoch in 0..n_epochs {
         cancel.check()?;
         let alpha = 1.0 - epoch as f32 / n_epochs as f32;
         let ep = epoch as f32;
-        for e in 0..head.len() {
-            if next[e] > ep {
-                continue;
-            }
-            let (j, k) = (head[e], tail[e]);
-            let (cur, oth) = (y[j], y[k]);
-            let dx = cur[0] - oth[0];
-            let dy = cur[1] - oth[1];
-            let d2 = dx * dx + dy * dy;
-            if d2 > 0.0 {
-                let pw = fast_pow(d2, b - 1.0);
-                let gc = -2.0 * a * b * pw / (a * pw * d2 + 1.0);
-                let gx = clip(gc * dx) * alpha;
-                let gy = clip(gc * dy) * alpha;
-                y[j][0] += gx;
-                y[j][1] += gy;
-                y[k][0] -= gx;
-                y[k][1] -= gy;
-            }
-            next[e] += eps[e];
-            let n_neg = ((ep - next_neg[e]) / epns[e]) as i64;
-            let cur_n = n_neg.max(0) as usize;
-            for _ in 0..cur_n {
-                let kk = rng.below(n);
-                if kk == j {
+        let snap = &snapshot;
+        blocks.par_iter_mut().for_each(|blk| {
+            let (first, own) = (blk.first, blk.y.len());
+            let lo = blk.edges.start;
+            for e in blk.edges.clone() {
+                let le = e - lo;
+                if blk.next[le] > ep {
                     continue;
                 }
-                let cur = y[j];
-                let oth = y[kk];
+                let j = head[e] as usize - first;
+                let k = tail[e] as usize;
+                let cur = blk.y[j];
+                let oth = if k.wrapping_sub(first) < own {
+                    blk.y[k - first]
+                } else {
+                    snap[k]
+                };
                 let dx = cur[0] - oth[0];
                 let dy = cur[1] - oth[1];
                 let d2 = dx * dx + dy * dy;
+                let mut c = cur;
                 if d2 > 0.0 {
-                    let gc = 2.0 * b / ((0.001 + d2) * (a * fast_pow(d2, b) + 1.0));
-                    y[j][0] += clip(gc * dx) * alpha;
-                    y[j][1] += clip(gc * dy) * alpha;
+                    let pw = fast_pow(d2, b - 1.0);
+                    let gc = -2.0 * a * b * pw / (a * pw * d2 + 1.0);
+                    c[0] += 2.0 * clip(gc * dx) * alpha;
+                    c[1] += 2.0 * clip(gc * dy) * alpha;
                 }
+                blk.next[le] += eps[e];
+                let epn = eps[e] / nsr;
+                let n_neg = ((ep - blk.next_neg[le]) / epn) as i64;
+                // The negative samples of one edge are all taken at the same position and
+                // summed: independent chains the CPU overlaps, where umap-learn's one
+                // after the other is bound by the latency of each update.
+                let (mut sx, mut sy) = (0f32, 0f32);
+                for _ in 0..n_neg.max(0) {
+                    let kk = blk.rng.below(n);
+                    if kk == j + first {
+                        continue;
+                    }
+                    let oth = if kk.wrapping_sub(first) < own {
+                        blk.y[kk - first]
+                    } else {
+                        snap[kk]
+                    };
+                    let dx = c[0] - oth[0];
+                    let dy = c[1] - oth[1];
+                    let d2 = dx * dx + dy * dy;
+                    if d2 > 0.0 {
+                        let gc = 2.0 * b / ((0.001 + d2) * (a * fast_pow(d2, b) + 1.0));
+                        sx += clip(gc * dx);
+                        sy += clip(gc * dy);
+                    }
+                }
+                c[0] += sx * alpha;
+                c[1] += sy * alpha;
+                blk.y[j] = c;
+                blk.next_neg[le] += n_neg as f32 * epn;
             }
-            next_neg[e] += n_neg as f32 * epns[e];
+        });
+        for blk in &blocks {
+            snapshot[blk.first..blk.first + blk.y.len()].copy_from_slice(blk.y);
         }
     }
     Ok(())
@@ -356,6 +428,24 @@ mod tests {
             same += (lab[i] == lab[j]) as usize;
         }
         assert!(same > 590, "{same}/600");
+    }
+
+    #[test]
+    fn same_layout_on_one_thread_and_on_three() {
+        let (x, _) = blobs(400, 8, 3, 5);
+        let p = UmapParams {
+            n_epochs: Some(60),
+            seed: 9,
+            ..Default::default()
+        };
+        let run = |threads: usize| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+                .install(|| umap(&x, &p, &Cancel::new()).unwrap())
+        };
+        assert_eq!(run(1), run(3));
     }
 
     #[test]
