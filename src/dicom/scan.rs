@@ -225,13 +225,16 @@ fn read_one_inner(path: &Path) -> Result<Outcome, String> {
     let sniffed = sniff(&head);
     match sniffed {
         Sniff::Part10 => {
-            // A data set in implicit VR under a meta group that says explicit is read too
-            // (see `read_mislabelled_implicit`), so it passes the check either way.
-            check_lengths(&head, size, 132, None)
-                .or_else(|e| {
-                    check_lengths(&head, size, 132, Some(IMPLICIT_AFTER_META)).map_err(|_| e)
-                })
-                .map_err(|e| format!("corrupt DICOM: {e}"))?
+            // A data set in implicit VR under a meta group that says explicit is read so
+            // directly (`read_mislabelled_implicit`): read as explicit, a value's bytes
+            // become a length of up to 4 GB that dicom-rs allocates and zeroes before it
+            // fails (1 s and 1.2 GB on a 4 KB file).
+            if let Err(e) = check_lengths(&head, size, 132, None) {
+                check_lengths(&head, size, 132, Some(IMPLICIT_AFTER_META))
+                    .map_err(|_| format!("corrupt DICOM: {e}"))?;
+                return read_mislabelled_implicit(path, size, mtime)
+                    .ok_or_else(|| format!("corrupt DICOM: {e}"));
+            }
         }
         Sniff::Raw(ts) => {
             check_lengths(&head, size, 0, Some(ts)).map_err(|e| format!("corrupt DICOM: {e}"))?

@@ -174,9 +174,18 @@ pub(crate) fn open_bytes(bytes: &[u8]) -> Result<Opened, DecodeError> {
         None
     };
     if let Some(at) = part10_at {
-        // (a data set in the other VR encoding than declared is read further below)
         if let Err(e) = check_lengths(bytes, at + 4, true, true) {
             check_lengths_flipped(bytes, at + 4).map_err(|_| e)?;
+            // The data set is in the other VR encoding than declared. Parse it so
+            // directly: read as declared, a value header's bytes become a length of up to
+            // 4 GB that the parser allocates and zeroes before it fails (1 s and 1.2 GB on
+            // a 4 KB file).
+            return mismatched_vr(&bytes[at..]).ok_or_else(|| {
+                DecodeError::Corrupt(
+                    "the data set is in the other VR encoding than declared and cannot be parsed"
+                        .into(),
+                )
+            });
         }
         // Nothing after Pixel Data is needed, and stopping there also tolerates trailing
         // padding or garbage that some writers leave behind.
