@@ -3,16 +3,18 @@
 //! The network is EfficientNet-B0's layout without squeeze-excite, with ReLU6 and
 //! TensorFlow "SAME" padding (asymmetric at stride 2). BatchNorm (eps 1e-3) is folded into
 //! the convolution weights once at load time. Activations are kept NHWC, so that:
-//! - every 1x1 convolution is a plain `(pixels, c_in) x (c_in, c_out)` candle matmul;
+//! - every 1x1 convolution is a plain `(pixels, c_in) x (c_in, c_out)` GEMM (the `gemm`
+//!   crate under candle's matmul, called directly: see [`pointwise_into`]);
 //! - the depthwise convolutions run in a kernel of our own over contiguous channels
 //!   (candle's grouped convolution is far slower);
-//! - bias + ReLU6 are fused into the pass that pads the next layer's input.
+//! - the expansion convolution writes each image line straight into the padded input of
+//!   the depthwise convolution, with bias and ReLU6 applied while the line is in cache.
 //!
 //! A batch is split over the rayon pool image by image (each image stays cache-resident).
 
 use std::path::{Path, PathBuf};
 
-use candle_core::{DType, Device, Storage, Tensor};
+use candle_core::{DType, Device, Tensor};
 use rayon::prelude::*;
 
 use super::{check_file, EmbedError};
@@ -52,9 +54,9 @@ pub fn same_pad(size: usize, k: usize, s: usize) -> (usize, usize) {
     (total / 2, out)
 }
 
-/// A 1x1 convolution with folded BN: rhs `(c_in, c_out)` for the matmul, plus bias.
+/// A 1x1 convolution with folded BN: rhs `(c_in, c_out)` row-major for the GEMM, plus bias.
 struct Pointwise {
-    w: Tensor,
+    w: Vec<f32>,
     b: Vec<f32>,
     cin: usize,
     cout: usize,
@@ -79,9 +81,9 @@ struct Block {
 /// EfficientNet-Lite0, loaded once and run many times.
 pub struct ImageEncoder {
     /// Stem as im2col rhs `(27, 32)`, rows ordered (ky, kx, c_in).
-    stem_rgb: Tensor,
+    stem_rgb: Vec<f32>,
     /// Stem for a grey image replicated to 3 channels: the three input channels summed, `(9, 32)`.
-    stem_gray: Tensor,
+    stem_gray: Vec<f32>,
     stem_b: Vec<f32>,
     blocks: Vec<Block>,
     head: Pointwise,
@@ -147,7 +149,7 @@ impl Weights {
             }
         }
         Ok(Pointwise {
-            w: Tensor::from_vec(t, (cin, cout), &Device::Cpu)?,
+            w: t,
             b: shift,
             cin,
             cout,
@@ -253,8 +255,8 @@ impl ImageEncoder {
             .t()?
             .contiguous()?;
         Ok(Self {
-            stem_rgb: Tensor::from_vec(rgb, (27, STEM_CH), &Device::Cpu)?,
-            stem_gray: Tensor::from_vec(gray, (9, STEM_CH), &Device::Cpu)?,
+            stem_rgb: rgb,
+            stem_gray: gray,
             stem_b,
             blocks,
             head,
@@ -348,13 +350,19 @@ impl ImageEncoder {
         } else {
             &self.stem_rgb
         };
-        let t = matmul(cols, oh * ow, kc, stem_w)?;
+        let mut act = vec![0f32; oh * ow * STEM_CH];
+        pointwise_into(
+            &cols,
+            kc,
+            stem_w,
+            &self.stem_b,
+            None,
+            &mut act,
+            STEM_CH,
+            true,
+        );
+        drop(cols);
         let (mut hh, mut ww) = (oh, ow);
-        let mut act = with_slice(&t, |s| {
-            let mut out = vec![0f32; s.len()];
-            kernels::bias_relu6(&mut out, s, &self.stem_b);
-            out
-        })?;
 
         for blk in &self.blocks {
             let cexp = blk.dw.c;
@@ -365,22 +373,17 @@ impl ImageEncoder {
             let ph = ((oh - 1) * blk.dw.stride + k).max(hh + pt);
             let pw = ((ow - 1) * blk.dw.stride + k).max(ww + pl);
             let mut padded = vec![0f32; ph * pw * cexp];
-            match &blk.expand {
-                Some(e) => {
-                    let t = matmul_ref(&act, hh * ww, e.cin, &e.w)?;
-                    with_slice(&t, |s| {
-                        for y in 0..hh {
-                            let dst = &mut padded
-                                [((y + pt) * pw + pl) * cexp..((y + pt) * pw + pl + ww) * cexp];
-                            kernels::bias_relu6(dst, &s[y * ww * cexp..(y + 1) * ww * cexp], &e.b);
-                        }
-                    })?;
-                }
-                None => {
-                    for y in 0..hh {
-                        padded[((y + pt) * pw + pl) * cexp..((y + pt) * pw + pl + ww) * cexp]
-                            .copy_from_slice(&act[y * ww * cexp..(y + 1) * ww * cexp]);
+            // Each image line goes straight into the interior of the padded buffer, with
+            // its bias and ReLU6 applied while the line is still in cache.
+            for y in 0..hh {
+                let dst =
+                    &mut padded[((y + pt) * pw + pl) * cexp..((y + pt) * pw + pl + ww) * cexp];
+                match &blk.expand {
+                    Some(e) => {
+                        let src = &act[y * ww * e.cin..(y + 1) * ww * e.cin];
+                        pointwise_into(src, e.cin, &e.w, &e.b, None, dst, cexp, true);
                     }
+                    None => dst.copy_from_slice(&act[y * ww * cexp..(y + 1) * ww * cexp]),
                 }
             }
             let mut dw_out = vec![0f32; oh * ow * cexp];
@@ -398,24 +401,26 @@ impl ImageEncoder {
             );
             drop(padded);
             let p = &blk.project;
-            let t = matmul(dw_out, oh * ow, p.cin, &p.w)?;
-            act = with_slice(&t, |s| {
-                let mut out = vec![0f32; s.len()];
-                if blk.residual {
-                    kernels::bias_residual(&mut out, s, &p.b, &act);
-                } else {
-                    kernels::bias(&mut out, s, &p.b);
-                }
-                out
-            })?;
-            debug_assert_eq!(act.len(), oh * ow * p.cout);
+            let mut out = vec![0f32; oh * ow * p.cout];
+            let res = blk.residual.then_some(act.as_slice());
+            pointwise_into(&dw_out, p.cin, &p.w, &p.b, res, &mut out, p.cout, false);
+            act = out;
             hh = oh;
             ww = ow;
         }
 
         // Head 1x1 + ReLU6, then global average pool.
-        let t = matmul(act, hh * ww, self.head.cin, &self.head.w)?;
-        let feat = with_slice(&t, |s| kernels::bias_relu6_mean(s, &self.head.b, hh * ww))?;
+        let h = &self.head;
+        let mut out = vec![0f32; hh * ww * h.cout];
+        pointwise_into(&act, h.cin, &h.w, &h.b, None, &mut out, h.cout, true);
+        let inv = 1.0 / (hh * ww).max(1) as f32;
+        let mut feat = vec![0f32; h.cout];
+        for row in out.chunks_exact(h.cout) {
+            for (f, &v) in feat.iter_mut().zip(row) {
+                *f += v;
+            }
+        }
+        feat.iter_mut().for_each(|f| *f *= inv);
         Ok(feat)
     }
 
@@ -437,32 +442,80 @@ impl ImageEncoder {
     }
 }
 
-fn matmul(x: Vec<f32>, m: usize, k: usize, w: &Tensor) -> Result<Tensor, EmbedError> {
-    Ok(Tensor::from_vec(x, (m, k), &Device::Cpu)?.matmul(w)?)
-}
-
-fn matmul_ref(x: &[f32], m: usize, k: usize, w: &Tensor) -> Result<Tensor, EmbedError> {
-    Ok(Tensor::from_slice(x, (m, k), &Device::Cpu)?.matmul(w)?)
-}
-
-/// Run `f` on the contiguous f32 data of a CPU tensor without copying it.
-fn with_slice<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Result<R, EmbedError> {
-    let (storage, layout) = t.storage_and_layout();
-    match &*storage {
-        Storage::Cpu(cpu) if layout.is_contiguous() => {
-            let s = cpu.as_slice::<f32>()?;
-            let n = layout.shape().elem_count();
-            Ok(f(&s[layout.start_offset()..layout.start_offset() + n]))
+/// A 1x1 convolution of `x` (`m` pixels x `k` channels, row-major) by `w` (`k` x `n`)
+/// into `dst` (`m` x `n`): `dst = bias (+ res) + x w`, then ReLU6 when `relu6`.
+///
+/// This calls the `gemm` crate (the GEMM candle's CPU matmul runs on) directly rather than
+/// through a candle `Tensor`: the bias and the residual are written into the destination
+/// first and accumulated into by the GEMM, the destination may be a slice of a larger
+/// buffer, and the GEMM runs on the calling thread (images are already spread over the
+/// rayon pool). That saves an allocation and a pass over every activation, which is what
+/// a per-line call needs to stay in cache.
+#[allow(clippy::too_many_arguments)]
+fn pointwise_into(
+    x: &[f32],
+    k: usize,
+    w: &[f32],
+    bias: &[f32],
+    res: Option<&[f32]>,
+    dst: &mut [f32],
+    n: usize,
+    relu6: bool,
+) {
+    let m = x.len() / k.max(1);
+    assert_eq!(x.len(), m * k, "pointwise: input is not m x k");
+    assert_eq!(w.len(), k * n, "pointwise: weights are not k x n");
+    assert_eq!(dst.len(), m * n, "pointwise: destination is not m x n");
+    assert_eq!(bias.len(), n, "pointwise: bias is not n");
+    match res {
+        Some(r) => {
+            assert_eq!(r.len(), m * n, "pointwise: residual is not m x n");
+            for (d, r) in dst.chunks_exact_mut(n).zip(r.chunks_exact(n)) {
+                for ((d, &r), &b) in d.iter_mut().zip(r).zip(bias) {
+                    *d = r + b;
+                }
+            }
         }
-        _ => Err(EmbedError::Input(
-            "expected a contiguous CPU f32 tensor".into(),
-        )),
+        None => dst
+            .chunks_exact_mut(n)
+            .for_each(|d| d.copy_from_slice(bias)),
+    }
+    if m > 0 && n > 0 && k > 0 {
+        // SAFETY: the asserts above bound every access: x is m x k with row stride k,
+        // w is k x n with row stride n, dst is m x n with row stride n, all contiguous.
+        unsafe {
+            gemm::gemm(
+                m,
+                n,
+                k,
+                dst.as_mut_ptr(),
+                1,
+                n as isize,
+                true,
+                x.as_ptr(),
+                1,
+                k as isize,
+                w.as_ptr(),
+                1,
+                n as isize,
+                1.0,
+                1.0,
+                false,
+                false,
+                false,
+                gemm::Parallelism::None,
+            );
+        }
+    }
+    if relu6 {
+        kernels::relu6_inplace(dst);
     }
 }
 
-/// Element-wise and depthwise kernels over NHWC data. AVX2+FMA when the CPU has it (our
-/// crate is built at a low optimisation level in debug builds, so these are written with
-/// explicit SIMD), with a scalar path otherwise. Channel counts need not be multiples of 8.
+/// Element-wise and depthwise kernels over NHWC data. The depthwise convolution has an
+/// explicit AVX2+FMA path (four independent FMA chains; the compiler does not find that
+/// form from the scalar loop, which is the fallback). Channel counts need not be
+/// multiples of 8.
 mod kernels {
     #[inline]
     fn relu6(v: f32) -> f32 {
@@ -480,72 +533,11 @@ mod kernels {
         }
     }
 
-    /// `dst[p, c] = relu6(src[p, c] + b[c])`.
-    pub fn bias_relu6(dst: &mut [f32], src: &[f32], b: &[f32]) {
-        #[cfg(target_arch = "x86_64")]
-        if has_avx2() {
-            // SAFETY: AVX2 and FMA were detected at run time.
-            unsafe { avx::bias_act(dst, src, b, None, true) };
-            return;
+    /// `v = relu6(v)` in place (vectorised by the compiler: a max and a min).
+    pub fn relu6_inplace(v: &mut [f32]) {
+        for x in v {
+            *x = x.clamp(0.0, 6.0);
         }
-        let c = b.len();
-        for (d, s) in dst.chunks_exact_mut(c).zip(src.chunks_exact(c)) {
-            for i in 0..c {
-                d[i] = relu6(s[i] + b[i]);
-            }
-        }
-    }
-
-    /// `dst[p, c] = src[p, c] + b[c]`.
-    pub fn bias(dst: &mut [f32], src: &[f32], b: &[f32]) {
-        #[cfg(target_arch = "x86_64")]
-        if has_avx2() {
-            // SAFETY: AVX2 and FMA were detected at run time.
-            unsafe { avx::bias_act(dst, src, b, None, false) };
-            return;
-        }
-        let c = b.len();
-        for (d, s) in dst.chunks_exact_mut(c).zip(src.chunks_exact(c)) {
-            for i in 0..c {
-                d[i] = s[i] + b[i];
-            }
-        }
-    }
-
-    /// `dst[p, c] = src[p, c] + b[c] + res[p, c]`.
-    pub fn bias_residual(dst: &mut [f32], src: &[f32], b: &[f32], res: &[f32]) {
-        #[cfg(target_arch = "x86_64")]
-        if has_avx2() {
-            // SAFETY: AVX2 and FMA were detected at run time.
-            unsafe { avx::bias_act(dst, src, b, Some(res), false) };
-            return;
-        }
-        let c = b.len();
-        for ((d, s), r) in dst
-            .chunks_exact_mut(c)
-            .zip(src.chunks_exact(c))
-            .zip(res.chunks_exact(c))
-        {
-            for i in 0..c {
-                d[i] = s[i] + b[i] + r[i];
-            }
-        }
-    }
-
-    /// Mean over the `n` pixels of `relu6(src[p, c] + b[c])`.
-    pub fn bias_relu6_mean(src: &[f32], b: &[f32], n: usize) -> Vec<f32> {
-        let c = b.len();
-        let mut acc = vec![0f32; c];
-        let mut tmp = vec![0f32; c];
-        for s in src.chunks_exact(c).take(n) {
-            bias_relu6(&mut tmp, s, b);
-            for (a, t) in acc.iter_mut().zip(&tmp) {
-                *a += t;
-            }
-        }
-        let inv = 1.0 / n.max(1) as f32;
-        acc.iter_mut().for_each(|a| *a *= inv);
-        acc
     }
 
     /// Depthwise k x k convolution over a zero-padded NHWC input of width `pw`, then
@@ -590,53 +582,6 @@ mod kernels {
     #[cfg(target_arch = "x86_64")]
     mod avx {
         use std::arch::x86_64::*;
-
-        #[target_feature(enable = "avx2,fma")]
-        pub unsafe fn bias_act(
-            dst: &mut [f32],
-            src: &[f32],
-            b: &[f32],
-            res: Option<&[f32]>,
-            relu6: bool,
-        ) {
-            let c = b.len();
-            assert!(src.len() >= dst.len() && dst.len() % c == 0);
-            if let Some(r) = res {
-                assert!(r.len() >= dst.len());
-            }
-            let zero = _mm256_setzero_ps();
-            let six = _mm256_set1_ps(6.0);
-            let pixels = dst.len() / c;
-            let c8 = c - c % 8;
-            let (dp, sp, bp) = (dst.as_mut_ptr(), src.as_ptr(), b.as_ptr());
-            for p in 0..pixels {
-                let off = p * c;
-                let mut i = 0;
-                while i < c8 {
-                    let mut v =
-                        _mm256_add_ps(_mm256_loadu_ps(sp.add(off + i)), _mm256_loadu_ps(bp.add(i)));
-                    if let Some(r) = res {
-                        v = _mm256_add_ps(v, _mm256_loadu_ps(r.as_ptr().add(off + i)));
-                    }
-                    if relu6 {
-                        v = _mm256_min_ps(_mm256_max_ps(v, zero), six);
-                    }
-                    _mm256_storeu_ps(dp.add(off + i), v);
-                    i += 8;
-                }
-                while i < c {
-                    let mut v = *sp.add(off + i) + *bp.add(i);
-                    if let Some(r) = res {
-                        v += r[off + i];
-                    }
-                    if relu6 {
-                        v = v.clamp(0.0, 6.0);
-                    }
-                    *dp.add(off + i) = v;
-                    i += 1;
-                }
-            }
-        }
 
         #[allow(clippy::too_many_arguments)]
         #[target_feature(enable = "avx2,fma")]
@@ -761,22 +706,6 @@ mod kernels {
                 }
             }
         }
-
-        #[test]
-        fn bias_kernels_handle_odd_channel_counts() {
-            let src: Vec<f32> = (0..22).map(|i| i as f32 - 5.0).collect();
-            let b: Vec<f32> = (0..11).map(|i| i as f32 * 0.1).collect();
-            let mut out = vec![0f32; 22];
-            bias_relu6(&mut out, &src, &b);
-            for (i, o) in out.iter().enumerate() {
-                assert_eq!(*o, (src[i] + b[i % 11]).clamp(0.0, 6.0));
-            }
-            let res = vec![1.0f32; 22];
-            bias_residual(&mut out, &src, &b, &res);
-            for (i, o) in out.iter().enumerate() {
-                assert_eq!(*o, src[i] + b[i % 11] + 1.0);
-            }
-        }
     }
 }
 
@@ -791,6 +720,39 @@ mod tests {
         assert_eq!(same_pad(56, 3, 1), (1, 56));
         assert_eq!(same_pad(14, 5, 1), (2, 14));
         assert_eq!(same_pad(7, 3, 2), (1, 4));
+    }
+
+    #[test]
+    fn pointwise_matches_direct_sums_with_bias_residual_and_relu6() {
+        // m = 5 pixels, k = 11 inputs, n = 13 outputs: no multiple of the GEMM's tiles.
+        let (m, k, n) = (5, 11, 13);
+        let x: Vec<f32> = (0..m * k)
+            .map(|i| ((i * 7 % 17) as f32 - 8.0) / 4.0)
+            .collect();
+        let w: Vec<f32> = (0..k * n)
+            .map(|i| ((i * 5 % 13) as f32 - 6.0) / 5.0)
+            .collect();
+        let b: Vec<f32> = (0..n).map(|i| i as f32 * 0.25 - 1.0).collect();
+        let res: Vec<f32> = (0..m * n).map(|i| (i % 3) as f32).collect();
+        let direct = |i: usize, j: usize| -> f32 {
+            b[j] + (0..k).map(|t| x[i * k + t] * w[t * n + j]).sum::<f32>()
+        };
+        let mut plain = vec![f32::NAN; m * n];
+        pointwise_into(&x, k, &w, &b, Some(&res), &mut plain, n, false);
+        let mut act = vec![f32::NAN; m * n];
+        pointwise_into(&x, k, &w, &b, None, &mut act, n, true);
+        for i in 0..m {
+            for j in 0..n {
+                let want = direct(i, j);
+                let got = plain[i * n + j];
+                assert!(
+                    (got - want - res[i * n + j]).abs() < 1e-4,
+                    "({i},{j}) {got} vs {want}"
+                );
+                let got = act[i * n + j];
+                assert!((got - want.clamp(0.0, 6.0)).abs() < 1e-4, "({i},{j}) {got}");
+            }
+        }
     }
 
     #[test]
