@@ -329,17 +329,19 @@ pub(crate) fn optimise(
                     continue;
                 }
                 let j = head[e] as usize - first;
-                let k = tail[e] as usize;
-                let cur = blk.y[j];
-                let oth = if k.wrapping_sub(first) < own {
-                    blk.y[k - first]
-                } else {
-                    snap[k]
+                let mut c = blk.y[j];
+                // Offset from point `i` (own points live, the others from the snapshot)
+                // to `c`, and its squared length.
+                let delta = |y: &[[f32; 2]], c: [f32; 2], i: usize| {
+                    let o = if i.wrapping_sub(first) < own {
+                        y[i - first]
+                    } else {
+                        snap[i]
+                    };
+                    let (dx, dy) = (c[0] - o[0], c[1] - o[1]);
+                    (dx, dy, dx * dx + dy * dy)
                 };
-                let dx = cur[0] - oth[0];
-                let dy = cur[1] - oth[1];
-                let d2 = dx * dx + dy * dy;
-                let mut c = cur;
+                let (dx, dy, d2) = delta(blk.y, c, tail[e] as usize);
                 if d2 > 0.0 {
                     let pw = fast_pow(d2, b - 1.0);
                     let gc = -2.0 * a * b * pw / (a * pw * d2 + 1.0);
@@ -358,14 +360,7 @@ pub(crate) fn optimise(
                     if kk == j + first {
                         continue;
                     }
-                    let oth = if kk.wrapping_sub(first) < own {
-                        blk.y[kk - first]
-                    } else {
-                        snap[kk]
-                    };
-                    let dx = c[0] - oth[0];
-                    let dy = c[1] - oth[1];
-                    let d2 = dx * dx + dy * dy;
+                    let (dx, dy, d2) = delta(blk.y, c, kk);
                     if d2 > 0.0 {
                         let gc = 2.0 * b / ((0.001 + d2) * (a * fast_pow(d2, b) + 1.0));
                         sx += clip(gc * dx);
