@@ -489,7 +489,14 @@ pub fn analyse_with(
         cache_dir,
         mut timings,
     } = embed_folder_with(dir, params.weights, opts, progress, cancel, on_scan)?;
-    let data = &embeddings.fused;
+    // Only the fused vectors are clustered: the per-source matrices (9 KB an image at
+    // full width) are freed here rather than held through clustering and the metrics.
+    let embed::Embeddings {
+        fused,
+        meta_features,
+        ..
+    } = embeddings;
+    let data = &fused;
     if params.k < 1 || params.k > data.rows {
         return Err(PipelineError::Other(format!(
             "k = {} is out of range: the folder has {} usable images, so k must be between 1 and {}",
@@ -554,7 +561,7 @@ pub fn analyse_with(
         analysis,
         metrics,
         trustworthiness,
-        meta_features: embeddings.meta_features,
+        meta_features,
         timings,
         cache_hits,
         truth: None,

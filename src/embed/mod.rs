@@ -271,6 +271,9 @@ pub fn embed_all(
         }
     }
 
+    // Every row is in `image` now: free the cache's own copy (5 KB an image) before the
+    // other sources and the fusion allocate theirs.
+    drop(cache);
     cancel.check()?;
     progress.stage("embed metadata", 1);
     let meta_enc = MetaEncoder::fit(records);
