@@ -1,18 +1,21 @@
 //! Separable triangle-filter (bilinear with antialiasing, as PIL's BILINEAR) resampling of
 //! 8-bit images, and the aspect-preserving fit onto a zero-padded square.
 
-/// Per output index: first source index and the normalised weights.
+/// Per output index, a window of `n` source indices starting at `start[i]` and its
+/// normalised weights `weights[i * n..(i + 1) * n]`. Every window has the same length
+/// (shorter ones are padded with zero weights, which leave each sum bit for bit as it
+/// was), so the inner loops run over flat slices of one fixed length.
 struct Taps {
+    n: usize,
     start: Vec<usize>,
-    weights: Vec<Vec<f32>>,
+    weights: Vec<f32>,
 }
 
 fn taps(src: usize, dst: usize) -> Taps {
     let scale = src as f64 / dst as f64;
     let filter_scale = scale.max(1.0);
     let support = filter_scale; // triangle support is 1 in filter units
-    let mut start = Vec::with_capacity(dst);
-    let mut weights = Vec::with_capacity(dst);
+    let mut windows: Vec<(usize, Vec<f32>)> = Vec::with_capacity(dst);
     for i in 0..dst {
         let center = (i as f64 + 0.5) * scale;
         let lo = ((center - support).floor().max(0.0)) as usize;
@@ -26,17 +29,29 @@ fn taps(src: usize, dst: usize) -> Taps {
         let sum: f32 = w.iter().sum();
         if sum > 0.0 {
             w.iter_mut().for_each(|v| *v /= sum);
+            windows.push((lo, w));
         } else {
             // degenerate: nearest neighbour
             let j = (center.floor() as usize).min(src - 1);
-            start.push(j);
-            weights.push(vec![1.0]);
-            continue;
+            windows.push((j, vec![1.0]));
         }
-        start.push(lo);
-        weights.push(w);
     }
-    Taps { start, weights }
+    let n = windows
+        .iter()
+        .map(|(_, w)| w.len())
+        .max()
+        .unwrap_or(1)
+        .min(src);
+    let mut start = Vec::with_capacity(dst);
+    let mut weights = vec![0f32; dst * n];
+    for (i, (lo, w)) in windows.into_iter().enumerate() {
+        // Move the window left where it would run past the end; the taps keep their
+        // source indices, behind leading zero weights.
+        let s = lo.min(src - n);
+        weights[i * n + (lo - s)..i * n + (lo - s) + w.len()].copy_from_slice(&w);
+        start.push(s);
+    }
+    Taps { n, start, weights }
 }
 
 /// Resize an interleaved `ch`-channel 8-bit image from `w`x`h` to `nw`x`nh`.
@@ -52,38 +67,66 @@ pub fn resample(src: &[u8], w: usize, h: usize, ch: usize, nw: usize, nh: usize)
     if w == nw && h == nh {
         return src.to_vec();
     }
-    // Horizontal pass into f32, then vertical pass with rounding.
+    // Horizontal pass into f32 (each source row converted once), then the vertical pass
+    // with rounding.
     let tx = taps(w, nw);
+    let nt = tx.n;
     let mut mid = vec![0f32; h * nw * ch];
+    let mut rowf = vec![0f32; w * ch];
     for y in 0..h {
-        let row = &src[y * w * ch..(y + 1) * w * ch];
+        for (f, &v) in rowf.iter_mut().zip(&src[y * w * ch..(y + 1) * w * ch]) {
+            *f = v as f32;
+        }
         let out = &mut mid[y * nw * ch..(y + 1) * nw * ch];
         for x in 0..nw {
+            let wt = &tx.weights[x * nt..(x + 1) * nt];
             let s = tx.start[x];
-            for c in 0..ch {
+            if ch == 1 {
+                let px = &rowf[s..s + nt];
                 let mut acc = 0f32;
-                for (k, &wt) in tx.weights[x].iter().enumerate() {
-                    acc += wt * row[(s + k) * ch + c] as f32;
+                for (&a, &b) in wt.iter().zip(px) {
+                    acc += a * b;
                 }
-                out[x * ch + c] = acc;
+                out[x] = acc;
+            } else if ch == 3 {
+                let px = &rowf[s * 3..(s + nt) * 3];
+                let mut acc = [0f32; 3];
+                for (&a, p) in wt.iter().zip(px.chunks_exact(3)) {
+                    acc[0] += a * p[0];
+                    acc[1] += a * p[1];
+                    acc[2] += a * p[2];
+                }
+                out[x * 3..x * 3 + 3].copy_from_slice(&acc);
+            } else {
+                let px = &rowf[s * ch..(s + nt) * ch];
+                for c in 0..ch {
+                    let mut acc = 0f32;
+                    for (k, &a) in wt.iter().enumerate() {
+                        acc += a * px[k * ch + c];
+                    }
+                    out[x * ch + c] = acc;
+                }
             }
         }
     }
     let ty = taps(h, nh);
+    let nt = ty.n;
     let mut dst = vec![0u8; nw * nh * ch];
     let stride = nw * ch;
     let mut acc = vec![0f32; stride];
     for y in 0..nh {
         acc.iter_mut().for_each(|v| *v = 0.0);
         let s = ty.start[y];
-        for (k, &wt) in ty.weights[y].iter().enumerate() {
+        for (k, &wt) in ty.weights[y * nt..(y + 1) * nt].iter().enumerate() {
             let row = &mid[(s + k) * stride..(s + k + 1) * stride];
             for (a, &v) in acc.iter_mut().zip(row) {
                 *a += wt * v;
             }
         }
         for (d, &a) in dst[y * stride..(y + 1) * stride].iter_mut().zip(&acc) {
-            *d = a.round().clamp(0.0, 255.0) as u8;
+            // `a.round().clamp(0, 255)`, without the libm call: for a >= 0, adding 0.5
+            // in f64 is exact and truncation is the floor (NaN and negatives give 0).
+            *d = ((a.max(0.0) as f64 + 0.5) as u32).min(255) as u8;
         }
     }
     dst
