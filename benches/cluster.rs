@@ -17,7 +17,9 @@ use std::process::Command;
 use std::time::Instant;
 
 use radcluster::cluster::metrics::label_scores;
-use radcluster::cluster::{kmeans, kmedoids, KmeansParams, KmedoidsParams};
+use radcluster::cluster::{
+    kmeans, kmeans_plusplus_centres, kmedoids, KmeansParams, KmedoidsParams,
+};
 use radcluster::projection::{trustworthiness, umap, UmapParams};
 use radcluster::{Cancel, Matrix};
 
@@ -255,6 +257,30 @@ fn bench_kmeans(env: &Env, with_linfa: bool) {
             (ours_s / ours.iterations as f64) / (ps / pin),
             ours.objective / pi
         );
+        // Both from the same k-means++ centres: the inertias then differ only by how
+        // each implementation iterates, not by the draw of the start.
+        let c0 = kmeans_plusplus_centres(&x, 50, seed, &Cancel::new()).expect("init");
+        let c0_path = env.dir.join(format!("kmeans_init_seed{seed}.npy"));
+        radcluster::embed::npy::write_f32(&c0_path, &c0).expect("write centres");
+        let t = Instant::now();
+        let same = kmeans(&x, &KmeansParams::new(50).init(c0), &Cancel::new()).expect("kmeans");
+        let same_s = secs(t);
+        let q = env.python(&[
+            "-c",
+            KMEANS_SAME_START,
+            emb.to_str().unwrap(),
+            c0_path.to_str().unwrap(),
+            &env.threads,
+        ]);
+        println!(
+            "same start: radcluster {same_s:.2} s, {} iterations, inertia {:.6e}; sklearn {:.2} s, {} iterations, inertia {:.6e}; RATIO inertia {:.6}",
+            same.iterations,
+            same.objective,
+            q["seconds"].as_f64().unwrap_or(f64::NAN),
+            q["n_iter"],
+            q["inertia"].as_f64().unwrap_or(f64::NAN),
+            same.objective / q["inertia"].as_f64().unwrap_or(f64::NAN)
+        );
         (sum_t, sum_pt, sum_i, sum_pi) = (
             sum_t + ours_s,
             sum_pt + ps,
@@ -336,6 +362,20 @@ fn bench_kmedoids(env: &Env) {
         ours.objective / pl
     );
 }
+
+/// sklearn's Lloyd from given starting centres (argv: data, centres, threads).
+const KMEANS_SAME_START: &str = r#"
+import sys, time, json, numpy as np
+from sklearn.cluster import KMeans
+from threadpoolctl import threadpool_limits
+x = np.ascontiguousarray(np.load(sys.argv[1]), dtype=np.float32)
+c0 = np.load(sys.argv[2])
+with threadpool_limits(limits=int(sys.argv[3])):
+    t = time.perf_counter()
+    km = KMeans(n_clusters=c0.shape[0], init=c0, n_init=1, algorithm="lloyd").fit(x)
+    s = time.perf_counter() - t
+print(json.dumps({"seconds": s, "inertia": float(km.inertia_), "n_iter": int(km.n_iter_)}))
+"#;
 
 const UMAP_PEER: &str = r#"
 import sys, time, numpy as np, umap

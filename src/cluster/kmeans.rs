@@ -35,6 +35,10 @@ pub struct KmeansParams {
     pub batch_size: usize,
     /// Mini-batch: at most this many passes over the data.
     pub max_epochs: usize,
+    /// Start from these `k` centres instead of k-means++ (one run; `n_init` is not used):
+    /// to continue from an earlier clustering, or to compare Lloyd's iterations with
+    /// another implementation from the same start.
+    pub init: Option<Matrix>,
 }
 
 impl KmeansParams {
@@ -48,7 +52,12 @@ impl KmeansParams {
             minibatch_threshold: 250_000,
             batch_size: 4096,
             max_epochs: 3,
+            init: None,
         }
+    }
+    pub fn init(mut self, centres: Matrix) -> Self {
+        self.init = Some(centres);
+        self
     }
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = seed;
@@ -89,6 +98,14 @@ impl KmeansParams {
                 self.tol
             )));
         }
+        if let Some(c) = &self.init {
+            if c.rows != self.k || c.cols != data.cols || c.data.iter().any(|v| !v.is_finite()) {
+                return Err(ClusterError::Param(format!(
+                    "initial centres must be {} finite rows of {} values, got {} x {}",
+                    self.k, data.cols, c.rows, c.cols
+                )));
+            }
+        }
         Ok(ValidKmeansParams(self.clone()))
     }
 }
@@ -117,6 +134,9 @@ pub fn kmeans(
     }
     let xn = row_sq_norms(data);
     let tol = p.tol * mean_variance(data);
+    if let Some(c0) = &p.init {
+        return lloyd(data, &xn, c0.clone(), p.max_iter, tol, cancel);
+    }
     let mut rng = ChaCha8Rng::seed_from_u64(p.seed);
     let mut best: Option<Clustering> = None;
     for _ in 0..p.n_init {
@@ -162,6 +182,20 @@ fn mean_variance(x: &Matrix) -> f64 {
         .map(|(&a, &b)| (b / n - (a / n) * (a / n)).max(0.0))
         .sum();
     var / d as f64
+}
+
+/// The `k` starting centres [`kmeans`] draws for `seed` on its first (or only) run.
+pub fn kmeans_plusplus_centres(
+    data: &Matrix,
+    k: usize,
+    seed: u64,
+    cancel: &Cancel,
+) -> Result<Matrix, ClusterError> {
+    check_data(data, k)?;
+    let xn = row_sq_norms(data);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut r = ChaCha8Rng::seed_from_u64(rng.gen());
+    kmeans_plusplus(data, &xn, k, &mut r, cancel)
 }
 
 /// Greedy k-means++ (as scikit-learn): each new centre is the best of `2 + ln k`
@@ -492,16 +526,21 @@ fn minibatch(x: &Matrix, p: &KmeansParams, cancel: &Cancel) -> Result<Clustering
     let sub = x.select_rows(&idx);
     let subn = row_sq_norms(&sub);
     let tol = p.tol * mean_variance(&sub);
-    let mut best: Option<Clustering> = None;
-    for _ in 0..p.n_init {
-        let mut r = ChaCha8Rng::seed_from_u64(rng.gen());
-        let c0 = kmeans_plusplus(&sub, &subn, k, &mut r, cancel)?;
-        let c = lloyd(&sub, &subn, c0, 20, tol, cancel)?;
-        if best.as_ref().is_none_or(|bst| c.objective < bst.objective) {
-            best = Some(c);
+    let mut centres = match &p.init {
+        Some(c0) => c0.clone(),
+        None => {
+            let mut best: Option<Clustering> = None;
+            for _ in 0..p.n_init {
+                let mut r = ChaCha8Rng::seed_from_u64(rng.gen());
+                let c0 = kmeans_plusplus(&sub, &subn, k, &mut r, cancel)?;
+                let c = lloyd(&sub, &subn, c0, 20, tol, cancel)?;
+                if best.as_ref().is_none_or(|bst| c.objective < bst.objective) {
+                    best = Some(c);
+                }
+            }
+            best.expect("n_init >= 1").centres
         }
-    }
-    let mut centres = best.expect("n_init >= 1").centres;
+    };
     let mut counts = vec![0f64; k];
     let max_steps = (p.max_epochs * n).div_ceil(b);
     let alpha = (2.0 * b as f64 / (n as f64 + 1.0)).min(1.0);
@@ -581,6 +620,27 @@ mod tests {
         a.iter()
             .zip(b)
             .all(|(x, y)| *map.entry(*x).or_insert(*y) == *y)
+    }
+
+    #[test]
+    fn given_centres_reproduce_the_seeded_run_and_are_checked() {
+        let rows: Vec<Vec<f32>> = (0..120)
+            .map(|i| {
+                let c = (i % 3) as f32 * 10.0;
+                vec![c + (i % 7) as f32 * 0.1, c - (i % 5) as f32 * 0.1]
+            })
+            .collect();
+        let x = Matrix::from_rows(&rows);
+        let seeded = kmeans(&x, &KmeansParams::new(3).seed(4), &Cancel::new()).unwrap();
+        let c0 = kmeans_plusplus_centres(&x, 3, 4, &Cancel::new()).unwrap();
+        let from = kmeans(&x, &KmeansParams::new(3).init(c0), &Cancel::new()).unwrap();
+        assert_eq!(seeded.labels, from.labels);
+        assert_eq!(seeded.objective, from.objective);
+        let bad = KmeansParams::new(3).init(Matrix::zeros(2, 2));
+        let err = kmeans(&x, &bad, &Cancel::new())
+            .expect_err("wrong shape")
+            .to_string();
+        assert!(err.contains("initial centres"), "{err}");
     }
 
     #[test]

@@ -17,7 +17,7 @@ use crate::pipeline::Algo;
 use crate::{Cancel, Cancelled, Matrix};
 
 pub use choose_k::{choose_k, KChoice, KRange};
-pub use kmeans::{kmeans, KmeansParams};
+pub use kmeans::{kmeans, kmeans_plusplus_centres, KmeansParams};
 pub use kmedoids::{kmedoids, KmedoidsParams};
 
 /// The result of a clustering run. All vectors are aligned with the rows of the input.
