@@ -10,7 +10,7 @@
 //! - the expansion convolution writes each image line straight into the padded input of
 //!   the depthwise convolution, with bias and ReLU6 applied while the line is in cache.
 //!
-//! A batch is split over the rayon pool image by image (each image stays cache-resident).
+//! A batch is split over the rayon pool image by image, each image on one thread.
 
 use std::path::{Path, PathBuf};
 
