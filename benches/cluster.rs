@@ -145,6 +145,14 @@ impl Env {
         (emb, lab)
     }
 
+    /// `peer_cluster.py EMB --threads N ARGS...`, its JSON summary.
+    fn peer_cluster(&self, emb: &Path, args: &[&str]) -> serde_json::Value {
+        let emb = emb.to_str().expect("UTF-8 path");
+        let mut all = vec!["peer_cluster.py", emb, "--threads", &self.threads];
+        all.extend_from_slice(args);
+        self.python(&all)
+    }
+
     fn python(&self, args: &[&str]) -> serde_json::Value {
         let out = Command::new(&self.py)
             .current_dir(&self.peer_dir)
@@ -228,18 +236,7 @@ fn bench_kmeans(env: &Env, with_linfa: bool) {
             s.ami
         );
         let seed_s = seed.to_string();
-        let peer = env.python(&[
-            "peer_cluster.py",
-            emb.to_str().unwrap(),
-            "--k",
-            "50",
-            "--algo",
-            "kmeans",
-            "--seed",
-            &seed_s,
-            "--threads",
-            &env.threads,
-        ]);
+        let peer = env.peer_cluster(&emb, &["--k", "50", "--algo", "kmeans", "--seed", &seed_s]);
         let pk = &peer["kmeans"];
         let pi;
         (ps, pi, pin) = (
@@ -337,16 +334,7 @@ fn bench_kmedoids(env: &Env) {
         "radcluster FasterPAM (distance matrix included): {ours_s:.2} s, {} passes, loss {:.6e}, v-measure {:.4}",
         ours.iterations, ours.objective, s.v_measure
     );
-    let peer = env.python(&[
-        "peer_cluster.py",
-        emb.to_str().unwrap(),
-        "--k",
-        "50",
-        "--algo",
-        "kmedoids",
-        "--threads",
-        &env.threads,
-    ]);
+    let peer = env.peer_cluster(&emb, &["--k", "50", "--algo", "kmedoids"]);
     let pk = &peer["kmedoids"];
     let (pt, pl) = (
         pk["total_seconds"].as_f64().unwrap_or(f64::NAN),
@@ -398,15 +386,7 @@ fn bench_umap(env: &Env) {
     let sample_n = 2000;
     let tw = trustworthiness(&x, &y, 10, sample_n, 0);
     println!("radcluster UMAP: {ours_s:.2} s, trustworthiness(k=10, 2000-point sample) {tw:.4}");
-    let peer = env.python(&[
-        "peer_cluster.py",
-        emb.to_str().unwrap(),
-        "--algo",
-        "none",
-        "--umap",
-        "--threads",
-        &env.threads,
-    ]);
+    let peer = env.peer_cluster(&emb, &["--algo", "none", "--umap"]);
     let pu = &peer["umap"];
     let ps = pu["seconds"].as_f64().unwrap_or(f64::NAN);
     println!(
