@@ -57,6 +57,24 @@ impl Matrix {
     }
 
     /// A new matrix holding the given rows, in order.
+    /// Keep only the rows `keep` (ascending, each below `rows`), in place: no second
+    /// copy of the matrix is made. A matrix with no rows stays empty.
+    pub fn retain_rows(&mut self, keep: &[usize]) {
+        if self.rows == 0 {
+            return;
+        }
+        let c = self.cols;
+        for (to, &from) in keep.iter().enumerate() {
+            debug_assert!(from >= to && from < self.rows, "keep must ascend");
+            if from != to {
+                self.data.copy_within(from * c..(from + 1) * c, to * c);
+            }
+        }
+        self.rows = keep.len();
+        self.data.truncate(keep.len() * c);
+        self.data.shrink_to_fit();
+    }
+
     pub fn select_rows(&self, idx: &[usize]) -> Self {
         let mut data = Vec::with_capacity(idx.len() * self.cols);
         for &i in idx {
@@ -84,6 +102,17 @@ impl Matrix {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retain_rows_keeps_the_listed_rows_in_order() {
+        let mut m = Matrix::from_rows(&[vec![1.0, 2.0], vec![3.0, 4.0], vec![5.0, 6.0]]);
+        let expected = m.select_rows(&[0, 2]);
+        m.retain_rows(&[0, 2]);
+        assert_eq!(m, expected);
+        let mut empty = Matrix::zeros(0, 4);
+        empty.retain_rows(&[]);
+        assert_eq!((empty.rows, empty.cols), (0, 4));
+    }
 
     #[test]
     fn normalise_keeps_zero_rows_finite() {

@@ -43,7 +43,12 @@ struct Inner {
     len: u64,
     entries: HashMap<String, (u64, u32)>,
     dirty: bool,
+    last_flush: std::time::Instant,
 }
+
+/// How often [`ThumbStore::put`] persists the index on its own, so that a killed run keeps
+/// the thumbnails it already wrote (the pack is append-only; only the index is rewritten).
+const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl ThumbStore {
     /// Open (or create) the store in `dir`. A damaged store is emptied and rebuilt.
@@ -78,6 +83,7 @@ impl ThumbStore {
                 len: index.pack_len,
                 entries: index.entries,
                 dirty: false,
+                last_flush: std::time::Instant::now(),
             }),
         })
     }
@@ -96,23 +102,55 @@ impl ThumbStore {
         image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 85)
             .encode_image(img)
             .map_err(io::Error::other)?;
-        let mut g = self.lock();
-        let off = g.len;
-        g.pack.write_all(&bytes)?;
-        g.len += bytes.len() as u64;
-        g.entries.insert(key.to_owned(), (off, bytes.len() as u32));
-        g.dirty = true;
-        Ok(())
+        self.put_raw(key, &bytes)
     }
 
-    /// Read the thumbnail stored under `key`.
-    pub fn get(&self, key: &str) -> Option<image::RgbImage> {
+    /// Number of thumbnails held.
+    pub fn len(&self) -> usize {
+        self.lock().entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Every key held, sorted.
+    pub fn keys(&self) -> Vec<String> {
+        let mut k: Vec<String> = self.lock().entries.keys().cloned().collect();
+        k.sort();
+        k
+    }
+
+    /// The stored (JPEG) bytes of `key`, as [`Self::put_raw`] takes them.
+    pub fn get_raw(&self, key: &str) -> Option<Vec<u8>> {
         let (pack, (off, len)) = {
             let g = self.lock();
             (g.pack.try_clone().ok()?, *g.entries.get(key)?)
         };
         let mut buf = vec![0u8; len as usize];
         pack.read_exact_at(&mut buf, off).ok()?;
+        Some(buf)
+    }
+
+    /// Store already-encoded thumbnail bytes (from [`Self::get_raw`] of another store).
+    pub fn put_raw(&self, key: &str, bytes: &[u8]) -> io::Result<()> {
+        let mut g = self.lock();
+        let off = g.len;
+        g.pack.write_all(bytes)?;
+        g.len += bytes.len() as u64;
+        g.entries.insert(key.to_owned(), (off, bytes.len() as u32));
+        g.dirty = true;
+        let due = g.last_flush.elapsed() >= FLUSH_EVERY;
+        drop(g);
+        if due {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Read the thumbnail stored under `key`.
+    pub fn get(&self, key: &str) -> Option<image::RgbImage> {
+        let buf = self.get_raw(key)?;
         image::load_from_memory_with_format(&buf, image::ImageFormat::Jpeg)
             .ok()
             .map(|i| i.to_rgb8())
@@ -124,6 +162,8 @@ impl ThumbStore {
         if !g.dirty {
             return Ok(());
         }
+        // Even when this write fails, the next attempt waits another FLUSH_EVERY.
+        g.last_flush = std::time::Instant::now();
         g.pack.sync_data()?;
         let idx = IndexFile {
             format: FORMAT,

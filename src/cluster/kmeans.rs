@@ -19,6 +19,8 @@ use crate::{Cancel, Matrix};
 
 /// Rows per partial sum in the centre update (fixed, so results do not depend on threads).
 const SUM_CHUNK: usize = 4096;
+/// Rows gathered at once for a re-assignment (16 GEMM row blocks).
+const REASSIGN_CHUNK: usize = 16 * super::linalg::BLOCK;
 
 /// Raw k-means parameters; checked against the data by [`KmeansParams::check`].
 #[derive(Clone, Debug, PartialEq)]
@@ -473,16 +475,22 @@ fn bounded_assign(
     if idx.is_empty() {
         return false;
     }
-    let sub = x.select_rows(&idx);
-    let subn: Vec<f32> = idx.iter().map(|&i| xn[i]).collect();
+    // The points to re-scan are gathered a bounded chunk at a time: in the first
+    // iterations nearly all of them fail their bounds, and one gather would copy the whole
+    // data matrix (700 MB at 100k x 1,746). A chunk is a whole number of GEMM blocks, so
+    // the distances are those of one gather, bit for bit.
     let mut changed = false;
-    for (&i, (a, bd, sd)) in idx.iter().zip(nearest2_sq(&sub, &subn, centres, &cn)) {
-        if a != labels[i] {
-            changed = true;
-            labels[i] = a;
+    for part in idx.chunks(REASSIGN_CHUNK) {
+        let sub = x.select_rows(part);
+        let subn: Vec<f32> = part.iter().map(|&i| xn[i]).collect();
+        for (&i, (a, bd, sd)) in part.iter().zip(nearest2_sq(&sub, &subn, centres, &cn)) {
+            if a != labels[i] {
+                changed = true;
+                labels[i] = a;
+            }
+            upper[i] = bd.sqrt();
+            lower[i] = sd.sqrt();
         }
-        upper[i] = bd.sqrt();
-        lower[i] = sd.sqrt();
     }
     changed
 }

@@ -7,6 +7,40 @@ use candle_core::{Device, Tensor};
 use crate::pipeline::Weights;
 use crate::Matrix;
 
+/// Column range of each source (image, meta, text) in the fused vector, given each
+/// source's width: `None` for a source with weight 0 (or non-finite) or no columns.
+pub fn layout(w: Weights, cols: [usize; 3]) -> [Option<std::ops::Range<usize>>; 3] {
+    let mut off = 0;
+    let mut out: [Option<std::ops::Range<usize>>; 3] = [None, None, None];
+    for (slot, (c, wt)) in out
+        .iter_mut()
+        .zip(cols.into_iter().zip([w.image, w.meta, w.text]))
+    {
+        if c > 0 && wt != 0.0 && wt.is_finite() {
+            *slot = Some(off..off + c);
+            off += c;
+        }
+    }
+    out
+}
+
+/// Width of the fused vector for this layout.
+pub fn layout_width(l: &[Option<std::ops::Range<usize>>; 3]) -> usize {
+    l.iter().flatten().map(|r| r.end).max().unwrap_or(0)
+}
+
+/// Scale `row` in place to `w * row / |row|`: the fusion of one source's row. A zero or
+/// non-finite norm leaves the values unscaled, and a non-finite value becomes 0, so a
+/// fused vector is always finite.
+pub fn normalise_weighted(row: &mut [f32], w: f32) {
+    let n = row.iter().map(|v| v * v).sum::<f32>().sqrt();
+    let scale = n > 0.0 && n.is_finite();
+    for v in row.iter_mut() {
+        let x = if scale { *v / n } else { *v };
+        *v = if x.is_finite() { x * w } else { 0.0 };
+    }
+}
+
 /// Weighted concatenation of the L2-normalised sources, optionally reduced to `pca`
 /// dimensions. A source with weight 0 or no columns is left out. Rows must agree.
 pub fn fuse(
@@ -17,26 +51,19 @@ pub fn fuse(
     pca_dim: Option<usize>,
 ) -> Matrix {
     let rows = image.rows.max(meta.rows).max(text.rows);
-    let sources: Vec<(&Matrix, f32)> = [(image, w.image), (meta, w.meta), (text, w.text)]
+    let blocks = layout(w, [image.cols, meta.cols, text.cols]);
+    let mut out = Matrix::zeros(rows, layout_width(&blocks));
+    for (m, (block, wt)) in [image, meta, text]
         .into_iter()
-        .filter(|(m, wt)| m.cols > 0 && *wt != 0.0 && wt.is_finite())
-        .collect();
-    for (m, _) in &sources {
+        .zip(blocks.into_iter().zip([w.image, w.meta, w.text]))
+    {
+        let Some(block) = block else { continue };
         assert_eq!(m.rows, rows, "embedding sources must be row-aligned");
-    }
-    let cols: usize = sources.iter().map(|(m, _)| m.cols).sum();
-    let mut out = Matrix::zeros(rows, cols);
-    let mut off = 0;
-    for (m, wt) in sources {
-        let mut part = m.clone();
-        part.l2_normalize_rows();
         for i in 0..rows {
-            let dst = &mut out.row_mut(i)[off..off + m.cols];
-            for (d, s) in dst.iter_mut().zip(part.row(i)) {
-                *d = if s.is_finite() { s * wt } else { 0.0 };
-            }
+            let dst = &mut out.row_mut(i)[block.clone()];
+            dst.copy_from_slice(m.row(i));
+            normalise_weighted(dst, wt);
         }
-        off += m.cols;
     }
     match pca_dim {
         Some(d) if d > 0 => pca(&out, d),

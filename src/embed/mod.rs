@@ -32,6 +32,7 @@ use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use rayon::prelude::*;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -135,6 +136,9 @@ pub struct EmbedConfig {
     /// Extra text per StudyInstanceUID (e.g. SR report text), appended to the
     /// descriptions of every image of that study.
     pub study_text: HashMap<String, String>,
+    /// Return the per-source matrices next to the fused one (off: only `fused`, built
+    /// in place, which needs about half the memory; see [`embed_all`]).
+    pub keep_sources: bool,
 }
 
 impl Default for EmbedConfig {
@@ -146,6 +150,7 @@ impl Default for EmbedConfig {
             batch: 32,
             models_dir: models_dir(),
             study_text: HashMap::new(),
+            keep_sources: true,
         }
     }
 }
@@ -154,6 +159,7 @@ impl Default for EmbedConfig {
 #[derive(Clone, Debug, Default)]
 pub struct Embeddings {
     /// 1280-d pooled EfficientNet-Lite0 features (zero rows where the image is missing).
+    /// `image`, `meta` and `text` have 0 rows when [`EmbedConfig::keep_sources`] is off.
     pub image: Matrix,
     /// Standardised numeric and one-hot categorical metadata.
     pub meta: Matrix,
@@ -206,7 +212,12 @@ pub fn record_texts(
 /// Embed every record: image (cached), metadata, text, and their fusion. See the module
 /// documentation for the contract. `model_input(i)` returns the 224x224 grey u8 input of
 /// `records[i]`, or `None` when it failed to decode. The cache lives in `cache_dir` and is
-/// saved before returning; `progress` counts images; `cancel` is checked between batches.
+/// saved after every batch; `progress` counts images; `cancel` is checked between batches.
+///
+/// With [`EmbedConfig::keep_sources`] off, each source is written straight into its block
+/// of the fused matrix and `image`, `meta` and `text` come back empty (0 rows): the fused
+/// vectors are the same, bit for bit, and the peak memory is the fused matrix plus the
+/// text block instead of all four matrices side by side.
 pub fn embed_all(
     records: &[InstanceRecord],
     model_input: impl Fn(usize) -> Option<Vec<u8>> + Sync,
@@ -220,30 +231,65 @@ pub fn embed_all(
         images: n,
         ..Default::default()
     };
-    let mut cache = EmbeddingCache::open(cache_dir);
-    let keys: Vec<CacheKey> = records.iter().map(CacheKey::for_record).collect();
+    // Metadata first: its width fixes the layout of the fused vector.
+    cancel.check()?;
+    progress.stage("embed metadata", 1);
+    let meta_enc = MetaEncoder::fit(records);
+    let mut meta = meta_enc.transform(records);
+    progress.inc(1);
+    let w = cfg.weights;
+    let blocks = fusion::layout(w, [image::FEATURE_DIM, meta.cols, text::TEXT_DIM]);
+    let in_place = !cfg.keep_sources;
+    let mut fused = if in_place {
+        Matrix::zeros(n, fusion::layout_width(&blocks))
+    } else {
+        Matrix::default()
+    };
+    let mut image = if in_place {
+        Matrix::zeros(0, image::FEATURE_DIM)
+    } else {
+        Matrix::zeros(n, image::FEATURE_DIM)
+    };
+    let mut scratch = vec![0f32; image::FEATURE_DIM];
+    let image_block = blocks[0].clone();
+    // Where row `i`'s image vector goes: its own matrix, its block of the fused one, or
+    // (image weight 0, in place) nowhere but the cache.
+    fn slot<'a>(
+        image: &'a mut Matrix,
+        fused: &'a mut Matrix,
+        scratch: &'a mut [f32],
+        block: &Option<std::ops::Range<usize>>,
+        i: usize,
+    ) -> &'a mut [f32] {
+        match block {
+            _ if image.rows > 0 => image.row_mut(i),
+            Some(b) => &mut fused.row_mut(i)[b.clone()],
+            None => scratch,
+        }
+    }
 
+    let mut cache = EmbeddingCache::open(cache_dir);
     progress.stage("embed images", n as u64);
-    let mut image = Matrix::zeros(n, image::FEATURE_DIM);
     let mut todo = Vec::new();
-    for (i, key) in keys.iter().enumerate() {
-        match cache.get(key) {
-            Some(v) => {
-                image.row_mut(i).copy_from_slice(&v);
-                stats.cache_hits += 1;
-                progress.inc(1);
-            }
-            None => todo.push(i),
+    for (i, r) in records.iter().enumerate() {
+        let row = slot(&mut image, &mut fused, &mut scratch, &image_block, i);
+        if cache.get_into(&CacheKey::for_record(r), row) {
+            stats.cache_hits += 1;
+            progress.inc(1);
+        } else {
+            todo.push(i);
         }
     }
     let mut image_missing = Vec::new();
     if !todo.is_empty() {
         let encoder = ImageEncoder::load(&cfg.models_dir)?;
         let t0 = std::time::Instant::now();
+        let mut flush_warned = false;
         for chunk in todo.chunks(cfg.batch.max(1)) {
             cancel.check()?;
+            // Decode the batch on every core; the network then uses them all as well.
             let inputs: Vec<(usize, Vec<u8>)> = chunk
-                .iter()
+                .par_iter()
                 .filter_map(|&i| model_input(i).map(|px| (i, px)))
                 .collect();
             for &i in chunk {
@@ -256,44 +302,71 @@ pub fn embed_all(
                 let feats = encoder.embed_gray(&slices)?;
                 stats.model_calls += slices.len();
                 for (r, (i, _)) in inputs.iter().enumerate() {
-                    image.row_mut(*i).copy_from_slice(feats.row(r));
-                    cache.insert(keys[*i].clone(), feats.row(r).to_vec());
+                    slot(&mut image, &mut fused, &mut scratch, &image_block, *i)
+                        .copy_from_slice(feats.row(r));
+                    cache.insert(CacheKey::for_record(&records[*i]), feats.row(r));
+                }
+            }
+            // Every finished batch is on disk: a killed run resumes where it stopped.
+            if let Err(e) = cache.flush() {
+                if !flush_warned {
+                    log::warn!(
+                        "could not save the embedding cache in {}: {e}",
+                        cache_dir.display()
+                    );
+                    flush_warned = true;
                 }
             }
             progress.inc(chunk.len() as u64);
         }
         stats.model_seconds = t0.elapsed().as_secs_f64();
-        if let Err(e) = cache.save() {
-            log::warn!(
-                "could not save the embedding cache in {}: {e}",
-                cache_dir.display()
-            );
+    }
+    drop(cache);
+    if let (true, Some(b)) = (in_place, &blocks[0]) {
+        for i in 0..n {
+            fusion::normalise_weighted(&mut fused.row_mut(i)[b.clone()], w.image);
         }
     }
-
-    // Every row is in `image` now: free the cache's own copy (5 KB an image) before the
-    // other sources and the fusion allocate theirs.
-    drop(cache);
-    cancel.check()?;
-    progress.stage("embed metadata", 1);
-    let meta_enc = MetaEncoder::fit(records);
-    let meta = meta_enc.transform(records);
-    progress.inc(1);
+    if let (true, Some(b)) = (in_place, &blocks[1]) {
+        for i in 0..n {
+            let dst = &mut fused.row_mut(i)[b.clone()];
+            dst.copy_from_slice(meta.row(i));
+            fusion::normalise_weighted(dst, w.meta);
+        }
+    }
+    if in_place {
+        meta = Matrix::zeros(0, meta.cols);
+    }
 
     cancel.check()?;
     let texts = record_texts(records, &cfg.study_text);
     progress.stage("embed text", n as u64);
-    let text = embed_texts_cached(&texts, cfg, cache_dir)?;
+    let mut text = embed_texts_cached(&texts, cfg, cache_dir)?;
     stats.distinct_texts = texts
         .iter()
         .map(|t| t.trim())
         .filter(|t| !t.is_empty())
         .collect::<std::collections::HashSet<_>>()
         .len();
+    drop(texts);
     progress.inc(n as u64);
+    if in_place {
+        if let Some(b) = &blocks[2] {
+            for i in 0..n {
+                let dst = &mut fused.row_mut(i)[b.clone()];
+                dst.copy_from_slice(text.row(i));
+                fusion::normalise_weighted(dst, w.text);
+            }
+        }
+        text = Matrix::zeros(0, text.cols);
+    }
 
     cancel.check()?;
-    let fused = fuse(&image, &meta, &text, cfg.weights, cfg.pca);
+    let fused = match (in_place, cfg.pca) {
+        (false, _) => fuse(&image, &meta, &text, w, cfg.pca),
+        (true, Some(d)) if d > 0 => pca(&fused, d),
+        (true, _) => fused,
+    };
     Ok(Embeddings {
         image,
         meta,

@@ -52,6 +52,11 @@ impl TextCache {
         self.map.len()
     }
 
+    /// Every string and its vector, in no particular order.
+    pub fn entries(&self) -> impl Iterator<Item = (&str, &[f32])> {
+        self.map.iter().map(|(k, v)| (k.as_str(), v.as_slice()))
+    }
+
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
     }
