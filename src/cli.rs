@@ -11,6 +11,7 @@ use clap::Args;
 
 use crate::pipeline::{self, Algo, ProjectionKind, RunParams, Weights};
 use crate::progress::{Cancel, Progress};
+use crate::shard::Shard;
 
 #[derive(Args, Debug, Clone)]
 pub struct ScanArgs {
@@ -36,6 +37,24 @@ pub struct EmbedArgs {
     /// Text encoder: MiniLM (English) or the model-free character n-gram encoder.
     #[arg(long, value_enum, default_value_t = pipeline::TextChoice::Minilm)]
     pub text: pipeline::TextChoice,
+    /// Embed only shard i of n (files split by a hash of their path under DIR), for
+    /// running on many machines; join the shards with `radcluster merge`. The shard's
+    /// caches go to OUT_DIR/cache unless --cache says otherwise.
+    #[arg(long, value_name = "i/n")]
+    pub shard: Option<Shard>,
+    /// Cache folder (embeddings, thumbnails); default DIR/.radcluster.
+    #[arg(long)]
+    pub cache: Option<PathBuf>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct MergeArgs {
+    /// The --out folders of every `radcluster embed --shard i/n` run.
+    #[arg(required = true)]
+    pub shards: Vec<PathBuf>,
+    /// Cache folder to write; pass it to `radcluster run DIR --cache` afterwards.
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -63,6 +82,10 @@ pub struct RunArgs {
     /// metrics.json.
     #[arg(long)]
     pub truth: Option<PathBuf>,
+    /// Cache folder (embeddings, thumbnails), e.g. the output of `radcluster merge`;
+    /// default DIR/.radcluster.
+    #[arg(long)]
+    pub cache: Option<PathBuf>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -199,18 +222,72 @@ pub fn embed(a: EmbedArgs) -> Result<()> {
     let (progress, cancel) = (Progress::new(), Cancel::new());
     cancel_on_ctrl_c(&cancel);
     let _bar = Bar::new(&progress);
+    let start = std::time::Instant::now();
+    let cache_dir = match (&a.cache, a.shard) {
+        (Some(c), _) => Some(c.clone()),
+        (None, Some(_)) => Some(a.out.join(crate::shard::CACHE_SUBDIR)),
+        (None, None) => None,
+    };
     let opts = pipeline::Options {
         text: a.text,
-        ..Default::default()
+        cache_dir,
+        shard: a.shard,
     };
-    let out = pipeline::embed_folder(&a.dir, a.weights, &opts, &progress, &cancel)?;
+    let out = match pipeline::embed_folder(&a.dir, a.weights, &opts, &progress, &cancel) {
+        // A shard may hold no image at all (a small archive split many ways): that is an
+        // empty result, not a failure, so the merge still finds its manifest.
+        Err(pipeline::PipelineError::NoImages(_)) if a.shard.is_some() => None,
+        other => Some(other?),
+    };
     drop(_bar);
-    pipeline::write_embed_outputs(&a.out, &out)?;
+    if let Some(out) = &out {
+        pipeline::write_embed_outputs(&a.out, out)?;
+    }
+    if let Some(shard) = a.shard {
+        let text = match a.text {
+            pipeline::TextChoice::Minilm => "minilm",
+            pipeline::TextChoice::Ngram => "ngram",
+        };
+        let mut m = crate::shard::Manifest::new(shard, &a.dir, text);
+        if let Some(out) = &out {
+            m.files = out.files_seen;
+            m.images = out.records.len();
+            m.embedded = out.embeddings.stats.model_calls;
+            m.skipped = out.skipped.len();
+        } else {
+            std::fs::create_dir_all(&a.out)
+                .with_context(|| format!("cannot create {}", a.out.display()))?;
+        }
+        m.seconds = start.elapsed().as_secs_f64();
+        write_json(&a.out.join(crate::shard::MANIFEST), &m)?;
+    }
+    match &out {
+        Some(out) => eprintln!(
+            "{} images embedded ({} from cache), {} skipped -> {}",
+            out.records.len(),
+            out.cache_hits,
+            out.skipped.len(),
+            a.out.display()
+        ),
+        None => eprintln!("shard holds no image -> {}", a.out.display()),
+    }
+    Ok(())
+}
+
+pub fn merge(a: MergeArgs) -> Result<()> {
+    let r = crate::shard::merge(&a.shards, &a.out)?;
     eprintln!(
-        "{} images embedded ({} from cache), {} skipped -> {}",
-        out.records.len(),
-        out.cache_hits,
-        out.skipped.len(),
+        "{} shards merged: {} image embeddings, {} texts, {} thumbnails, {} skipped files -> {}",
+        r.shards,
+        r.images,
+        r.texts,
+        r.thumbnails,
+        r.skipped,
+        a.out.display()
+    );
+    eprintln!(
+        "next: radcluster run {} --cache {} --out RESULTS",
+        r.archive.display(),
         a.out.display()
     );
     Ok(())
@@ -231,6 +308,7 @@ pub fn run(a: RunArgs) -> Result<()> {
     };
     let opts = pipeline::Options {
         text: a.text,
+        cache_dir: a.cache.clone(),
         ..Default::default()
     };
     let mut result = {

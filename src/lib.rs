@@ -14,6 +14,7 @@ pub mod pipeline;
 pub mod progress;
 pub mod projection;
 pub mod review;
+pub mod shard;
 pub mod synth;
 pub mod thumbs;
 pub mod ui;

@@ -32,6 +32,8 @@ enum Cmd {
     Scan(cli::ScanArgs),
     /// Scan and embed a folder: image, metadata, text and fused embeddings as .npy.
     Embed(cli::EmbedArgs),
+    /// Join the caches of `embed --shard` runs into one cache for `run --cache`.
+    Merge(cli::MergeArgs),
     /// The whole pipeline headless: scan, embed, cluster, project, export labels.
     Run(cli::RunArgs),
     /// Write a synthetic phantom archive with ground truth.
@@ -47,6 +49,7 @@ fn main() -> ExitCode {
     let result = match cli.cmd {
         Some(Cmd::Scan(a)) => cli::scan(a),
         Some(Cmd::Embed(a)) => cli::embed(a),
+        Some(Cmd::Merge(a)) => cli::merge(a),
         Some(Cmd::Run(a)) => cli::run(a),
         Some(Cmd::Synth(a)) => cli::synth(a),
         None => radcluster::ui::run_app(cli.dir),

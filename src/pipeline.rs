@@ -118,6 +118,8 @@ pub struct Options {
     pub text: TextChoice,
     /// Where caches go; default `<dir>/.radcluster` (or the user cache dir if read-only).
     pub cache_dir: Option<PathBuf>,
+    /// Embed only this shard of the folder (see [`crate::shard`]).
+    pub shard: Option<crate::shard::Shard>,
 }
 
 /// Errors that stop a whole run. Single bad files never do: they are listed as skipped.
@@ -200,6 +202,8 @@ pub struct EmbedOutput {
     pub embeddings: embed::Embeddings,
     pub cache_hits: usize,
     pub cache_dir: PathBuf,
+    /// Files found (of the shard, when one is set).
+    pub files_seen: usize,
     /// Wall-clock seconds per stage, in order.
     pub timings: Vec<(String, f64)>,
 }
@@ -300,21 +304,26 @@ pub fn embed_folder(
     progress: &Progress,
     cancel: &Cancel,
 ) -> Result<EmbedOutput, PipelineError> {
-    embed_folder_with(dir, weights, opts, progress, cancel, &|_| {})
+    embed_folder_with(dir, weights, opts, true, progress, cancel, &|_| {})
 }
 
+/// [`embed_folder`]; with `keep_sources` off only the fused matrix is returned (see
+/// [`embed::EmbedConfig::keep_sources`]).
 fn embed_folder_with(
     dir: &Path,
     weights: Weights,
     opts: &Options,
+    keep_sources: bool,
     progress: &Progress,
     cancel: &Cancel,
     on_scan: &dyn Fn(&ScanReport),
 ) -> Result<EmbedOutput, PipelineError> {
     let mut timings = Vec::new();
-    let report = timed(&mut timings, "scan", || {
-        scan::scan_headers(dir, progress, cancel)
+    let report = timed(&mut timings, "scan", || match opts.shard {
+        Some(shard) => scan::scan_headers_where(dir, &|p| shard.contains(dir, p), progress, cancel),
+        None => scan::scan_headers(dir, progress, cancel),
     })?;
+    let files_seen = report.files_seen;
     on_scan(&report);
     if report.images.is_empty() {
         return Err(PipelineError::NoImages(dir.to_owned()));
@@ -345,6 +354,7 @@ fn embed_folder_with(
         },
         weights,
         study_text,
+        keep_sources,
         ..Default::default()
     };
     // Decoding happens only for cache misses, inside the embedding pass; each decode also
@@ -416,11 +426,14 @@ fn embed_folder_with(
                 reason,
             });
         }
-        emb.image = emb.image.select_rows(&keep);
-        emb.meta = emb.meta.select_rows(&keep);
-        emb.text = emb.text.select_rows(&keep);
-        emb.fused = emb.fused.select_rows(&keep);
-        records = keep.iter().map(|&i| records[i].clone()).collect();
+        for m in [&mut emb.image, &mut emb.meta, &mut emb.text, &mut emb.fused] {
+            m.retain_rows(&keep);
+        }
+        let mut i = 0;
+        records.retain(|_| {
+            i += 1;
+            !missing.contains(&(i - 1))
+        });
         emb.image_missing.clear();
     }
     if records.is_empty() {
@@ -434,6 +447,7 @@ fn embed_folder_with(
         embeddings: emb,
         cache_hits,
         cache_dir,
+        files_seen,
         timings,
     })
 }
@@ -488,9 +502,10 @@ pub fn analyse_with(
         cache_hits,
         cache_dir,
         mut timings,
-    } = embed_folder_with(dir, params.weights, opts, progress, cancel, on_scan)?;
-    // Only the fused vectors are clustered: the per-source matrices (9 KB an image at
-    // full width) are freed here rather than held through clustering and the metrics.
+        ..
+    } = embed_folder_with(dir, params.weights, opts, false, progress, cancel, on_scan)?;
+    // Only the fused vectors are clustered: the per-source matrices (7 KB an image at
+    // full width) are never held side by side with them.
     let embed::Embeddings {
         fused,
         meta_features,

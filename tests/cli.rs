@@ -349,3 +349,116 @@ fn run_scores_a_synthetic_archive_against_its_ground_truth() {
     let nmi = m["truth"]["class"]["nmi"].as_f64().unwrap();
     assert!(nmi > 0.5, "NMI against the phantom classes is only {nmi}");
 }
+
+#[test]
+fn sharded_embed_merges_into_a_cache_that_run_finds_complete() {
+    let work = tempfile::tempdir().unwrap();
+    let data = work.path().join("data");
+    copy_dir(&sample(), &data);
+    let shard_out = |i: usize| work.path().join(format!("shard-{i}"));
+    let mut rows_per_shard = Vec::new();
+    let mut paths = std::collections::BTreeSet::new();
+    for i in 0..3 {
+        let o = bin()
+            .arg("embed")
+            .arg(&data)
+            .args(["--shard", &format!("{i}/3"), "--out"])
+            .arg(shard_out(i))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let m = read_json(&shard_out(i).join("shard.json"));
+        assert_eq!(m["shard"]["index"].as_u64(), Some(i as u64));
+        assert_eq!(m["shard"]["count"].as_u64(), Some(3));
+        let images = m["images"].as_u64().unwrap() as usize;
+        assert_eq!(m["embedded"].as_u64().unwrap() as usize, images);
+        if images > 0 {
+            let mut rdr = csv::Reader::from_path(shard_out(i).join("index.csv")).unwrap();
+            for r in rdr.records() {
+                // Each file is in exactly one shard.
+                assert!(
+                    paths.insert(r.unwrap()[1].to_owned()),
+                    "a file in two shards"
+                );
+            }
+        }
+        rows_per_shard.push(images);
+    }
+    let total: usize = rows_per_shard.iter().sum();
+    assert!(total >= 25, "{rows_per_shard:?}");
+    assert!(
+        rows_per_shard.iter().filter(|&&n| n > 0).count() >= 2,
+        "{rows_per_shard:?}"
+    );
+
+    // Rerunning a shard embeds nothing: it resumes from its own cache.
+    let o = bin()
+        .arg("embed")
+        .arg(&data)
+        .args(["--shard", "1/3", "--out"])
+        .arg(shard_out(1))
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    assert_eq!(
+        read_json(&shard_out(1).join("shard.json"))["embedded"].as_u64(),
+        Some(0)
+    );
+
+    // An incomplete set is refused, naming what is missing, and writes nothing.
+    let merged = work.path().join("merged");
+    let o = bin()
+        .arg("merge")
+        .arg(shard_out(0))
+        .arg(shard_out(2))
+        .arg("--out")
+        .arg(&merged)
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("1 of 3 shards are missing: 1"), "{err}");
+    assert!(!merged.exists());
+    // So is a folder that is not a shard's output.
+    let o = bin()
+        .arg("merge")
+        .arg(&data)
+        .arg("--out")
+        .arg(&merged)
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("shard.json"));
+
+    let o = bin()
+        .arg("merge")
+        .args((0..3).map(shard_out))
+        .arg("--out")
+        .arg(&merged)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let report = read_json(&merged.join("merge.json"));
+    assert_eq!(report["images"].as_u64().unwrap() as usize, total);
+    assert_eq!(report["thumbnails"].as_u64().unwrap() as usize, total);
+
+    // The run on the merged cache embeds nothing.
+    let out = work.path().join("run");
+    let o = bin()
+        .arg("run")
+        .arg(&data)
+        .args(["--k", "3", "--projection", "pca", "--cache"])
+        .arg(&merged)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let m = read_json(&out.join("metrics.json"));
+    assert_eq!(m["images"].as_u64().unwrap() as usize, total);
+    assert_eq!(m["cache_hits"].as_u64().unwrap() as usize, total);
+    assert!(
+        !data.join(".radcluster").exists(),
+        "the default cache was not used"
+    );
+}

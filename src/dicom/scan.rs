@@ -116,9 +116,22 @@ pub fn scan_headers(
     progress: &Progress,
     cancel: &Cancel,
 ) -> Result<ScanReport, ScanError> {
+    scan_headers_where(root, &|_| true, progress, cancel)
+}
+
+/// [`scan_headers`] of only the files for which `keep(path)` holds; the others are not
+/// opened and count nowhere (not even in `files_seen`).
+pub fn scan_headers_where(
+    root: &Path,
+    keep: &(dyn Fn(&Path) -> bool + Sync),
+    progress: &Progress,
+    cancel: &Cancel,
+) -> Result<ScanReport, ScanError> {
     let start = Instant::now();
     progress.stage("Finding files", 0);
-    let (files, mut skipped) = walk(root, cancel)?;
+    let (mut files, mut skipped) = walk(root, cancel)?;
+    files.retain(|p| keep(p));
+    skipped.retain(|s| keep(&s.path));
     progress.stage("Reading headers", files.len() as u64);
     let results: Vec<Result<Outcome, Cancelled>> = files
         .par_iter()
