@@ -364,12 +364,7 @@ pub fn merge(shards: &[PathBuf], out: &Path) -> Result<MergeReport, MergeError> 
         .into_iter()
         .map(|(path, reason)| Skipped { path, reason })
         .collect();
-    let p = out.join("skipped.json");
-    let bytes = serde_json::to_vec_pretty(&skipped).map_err(|e| MergeError::Io {
-        path: p.clone(),
-        source: std::io::Error::other(e),
-    })?;
-    crate::atomic::write_atomic(&p, &bytes).map_err(io(&p))?;
+    write_json(&out.join("skipped.json"), &skipped)?;
 
     let first = &manifests[0].1;
     let report = MergeReport {
@@ -384,13 +379,18 @@ pub fn merge(shards: &[PathBuf], out: &Path) -> Result<MergeReport, MergeError> 
         thumbnails: thumbs.len(),
         skipped: skipped.len(),
     };
-    let p = out.join("merge.json");
-    let bytes = serde_json::to_vec_pretty(&report).map_err(|e| MergeError::Io {
-        path: p.clone(),
-        source: std::io::Error::other(e),
-    })?;
-    crate::atomic::write_atomic(&p, &bytes).map_err(io(&p))?;
+    write_json(&out.join("merge.json"), &report)?;
     Ok(report)
+}
+
+/// Write `value` as pretty JSON to `path`, atomically.
+fn write_json(path: &Path, value: &impl Serialize) -> Result<(), MergeError> {
+    let io = |source| MergeError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let bytes = serde_json::to_vec_pretty(value).map_err(|e| io(std::io::Error::other(e)))?;
+    crate::atomic::write_atomic(path, &bytes).map_err(io)
 }
 
 #[cfg(test)]

@@ -350,6 +350,12 @@ fn run_scores_a_synthetic_archive_against_its_ground_truth() {
     assert!(nmi > 0.5, "NMI against the phantom classes is only {nmi}");
 }
 
+/// Run `cmd`, failing the test with its stderr unless it succeeds.
+fn succeeds(cmd: &mut Command) {
+    let o = cmd.output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
 #[test]
 fn sharded_embed_merges_into_a_cache_that_run_finds_complete() {
     let work = tempfile::tempdir().unwrap();
@@ -359,14 +365,13 @@ fn sharded_embed_merges_into_a_cache_that_run_finds_complete() {
     let mut rows_per_shard = Vec::new();
     let mut paths = std::collections::BTreeSet::new();
     for i in 0..3 {
-        let o = bin()
-            .arg("embed")
-            .arg(&data)
-            .args(["--shard", &format!("{i}/3"), "--out"])
-            .arg(shard_out(i))
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        succeeds(
+            bin()
+                .arg("embed")
+                .arg(&data)
+                .args(["--shard", &format!("{i}/3"), "--out"])
+                .arg(shard_out(i)),
+        );
         let m = read_json(&shard_out(i).join("shard.json"));
         assert_eq!(m["shard"]["index"].as_u64(), Some(i as u64));
         assert_eq!(m["shard"]["count"].as_u64(), Some(3));
@@ -430,30 +435,28 @@ fn sharded_embed_merges_into_a_cache_that_run_finds_complete() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("shard.json"));
 
-    let o = bin()
-        .arg("merge")
-        .args((0..3).map(shard_out))
-        .arg("--out")
-        .arg(&merged)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    succeeds(
+        bin()
+            .arg("merge")
+            .args((0..3).map(shard_out))
+            .arg("--out")
+            .arg(&merged),
+    );
     let report = read_json(&merged.join("merge.json"));
     assert_eq!(report["images"].as_u64().unwrap() as usize, total);
     assert_eq!(report["thumbnails"].as_u64().unwrap() as usize, total);
 
     // The run on the merged cache embeds nothing.
     let out = work.path().join("run");
-    let o = bin()
-        .arg("run")
-        .arg(&data)
-        .args(["--k", "3", "--projection", "pca", "--cache"])
-        .arg(&merged)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    succeeds(
+        bin()
+            .arg("run")
+            .arg(&data)
+            .args(["--k", "3", "--projection", "pca", "--cache"])
+            .arg(&merged)
+            .arg("--out")
+            .arg(&out),
+    );
     let m = read_json(&out.join("metrics.json"));
     assert_eq!(m["images"].as_u64().unwrap() as usize, total);
     assert_eq!(m["cache_hits"].as_u64().unwrap() as usize, total);
