@@ -244,22 +244,8 @@ pub fn embed(a: EmbedArgs) -> Result<()> {
         pipeline::write_embed_outputs(&a.out, out)?;
     }
     if let Some(shard) = a.shard {
-        let text = match a.text {
-            pipeline::TextChoice::Minilm => "minilm",
-            pipeline::TextChoice::Ngram => "ngram",
-        };
-        let mut m = crate::shard::Manifest::new(shard, &a.dir, text);
-        if let Some(out) = &out {
-            m.files = out.files_seen;
-            m.images = out.records.len();
-            m.embedded = out.embeddings.stats.model_calls;
-            m.skipped = out.skipped.len();
-        } else {
-            std::fs::create_dir_all(&a.out)
-                .with_context(|| format!("cannot create {}", a.out.display()))?;
-        }
-        m.seconds = start.elapsed().as_secs_f64();
-        write_json(&a.out.join(crate::shard::MANIFEST), &m)?;
+        let seconds = start.elapsed().as_secs_f64();
+        crate::shard::Manifest::new(shard, &a.dir, a.text, out.as_ref(), seconds).write(&a.out)?;
     }
     match &out {
         Some(out) => eprintln!(

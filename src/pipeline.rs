@@ -319,9 +319,9 @@ fn embed_folder_with(
     on_scan: &dyn Fn(&ScanReport),
 ) -> Result<EmbedOutput, PipelineError> {
     let mut timings = Vec::new();
-    let report = timed(&mut timings, "scan", || match opts.shard {
-        Some(shard) => scan::scan_headers_where(dir, &|p| shard.contains(dir, p), progress, cancel),
-        None => scan::scan_headers(dir, progress, cancel),
+    let in_shard = |p: &Path| opts.shard.is_none_or(|s| s.contains(dir, p));
+    let report = timed(&mut timings, "scan", || {
+        scan::scan_headers_where(dir, &in_shard, progress, cancel)
     })?;
     let files_seen = report.files_seen;
     on_scan(&report);
@@ -429,10 +429,11 @@ fn embed_folder_with(
         for m in [&mut emb.image, &mut emb.meta, &mut emb.text, &mut emb.fused] {
             m.retain_rows(&keep);
         }
-        let mut i = 0;
+        let mut row = 0;
         records.retain(|_| {
-            i += 1;
-            !missing.contains(&(i - 1))
+            let kept = !missing.contains(&row);
+            row += 1;
+            kept
         });
         emb.image_missing.clear();
     }

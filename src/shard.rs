@@ -27,6 +27,7 @@ use sha2::{Digest, Sha256};
 
 use crate::dicom::Skipped;
 use crate::embed::{self, textcache::TextCache, EmbeddingCache};
+use crate::pipeline::{EmbedOutput, TextChoice};
 use crate::thumbs::ThumbStore;
 
 /// File name of a shard's manifest inside its output folder.
@@ -101,8 +102,7 @@ pub struct Manifest {
     pub archive: PathBuf,
     pub image_model: String,
     pub preprocess_version: u32,
-    /// `minilm` or `ngram`.
-    pub text_model: String,
+    pub text_model: TextChoice,
     /// Files of this shard (walked and kept by the hash filter).
     pub files: usize,
     pub images: usize,
@@ -113,20 +113,37 @@ pub struct Manifest {
 }
 
 impl Manifest {
-    pub fn new(shard: Shard, archive: &Path, text_model: &str) -> Self {
+    /// The manifest of shard `shard` of `archive`, embedded with `text_model`: `out` is
+    /// what the embedding returned, `None` for a shard that holds no image.
+    pub fn new(
+        shard: Shard,
+        archive: &Path,
+        text_model: TextChoice,
+        out: Option<&EmbedOutput>,
+        seconds: f64,
+    ) -> Self {
         Self {
             format: MANIFEST_FORMAT,
             shard,
             archive: archive.to_owned(),
             image_model: embed::IMAGE_MODEL_ID.to_owned(),
             preprocess_version: embed::PREPROCESS_VERSION,
-            text_model: text_model.to_owned(),
-            files: 0,
-            images: 0,
-            embedded: 0,
-            skipped: 0,
-            seconds: 0.0,
+            text_model,
+            files: out.map_or(0, |o| o.files_seen),
+            images: out.map_or(0, |o| o.records.len()),
+            embedded: out.map_or(0, |o| o.embeddings.stats.model_calls),
+            skipped: out.map_or(0, |o| o.skipped.len()),
+            seconds,
         }
+    }
+
+    /// Write it into the shard's output folder (created if needed), atomically.
+    pub fn write(&self, out_dir: &Path) -> Result<(), MergeError> {
+        std::fs::create_dir_all(out_dir).map_err(|source| MergeError::Io {
+            path: out_dir.to_owned(),
+            source,
+        })?;
+        write_json(&out_dir.join(MANIFEST), self)
     }
 }
 
@@ -156,7 +173,7 @@ pub struct MergeReport {
     pub archive: PathBuf,
     pub image_model: String,
     pub preprocess_version: u32,
-    pub text_model: String,
+    pub text_model: TextChoice,
     /// Image embeddings in the merged cache.
     pub images: usize,
     pub texts: usize,
@@ -223,8 +240,8 @@ fn check_set(manifests: &[(PathBuf, Manifest)]) -> Result<(), MergeError> {
         if m.text_model != first.text_model {
             return Err(differs(
                 "the text model",
-                first.text_model.clone(),
-                m.text_model.clone(),
+                format!("{:?}", first.text_model).to_lowercase(),
+                format!("{:?}", m.text_model).to_lowercase(),
             ));
         }
     }
@@ -373,7 +390,7 @@ pub fn merge(shards: &[PathBuf], out: &Path) -> Result<MergeReport, MergeError> 
         archive: first.archive.clone(),
         image_model: first.image_model.clone(),
         preprocess_version: first.preprocess_version,
-        text_model: first.text_model.clone(),
+        text_model: first.text_model,
         images,
         texts: texts.len(),
         thumbnails: thumbs.len(),
@@ -441,7 +458,13 @@ mod tests {
     }
 
     fn manifest(index: u32, count: u32) -> Manifest {
-        Manifest::new(Shard { index, count }, Path::new("/archive"), "minilm")
+        Manifest::new(
+            Shard { index, count },
+            Path::new("/archive"),
+            TextChoice::Minilm,
+            None,
+            0.0,
+        )
     }
 
     #[test]
@@ -463,7 +486,7 @@ mod tests {
         let e = check_set(&set(vec![manifest(0, 2), manifest(1, 3)])).unwrap_err();
         assert!(e.to_string().contains("number of shards"), "{e}");
         let mut other = manifest(1, 2);
-        other.text_model = "ngram".into();
+        other.text_model = TextChoice::Ngram;
         let e = check_set(&set(vec![manifest(0, 2), other])).unwrap_err();
         assert!(e.to_string().contains("text model"), "{e}");
         let mut old = manifest(1, 2);

@@ -25,11 +25,19 @@ pub fn file_key(r: &InstanceRecord) -> String {
     format!("{}|{}|{}", r.path.display(), r.file_size, r.mtime)
 }
 
-#[derive(Serialize, Deserialize, Default)]
+#[derive(Deserialize, Default)]
 struct IndexFile {
     format: u32,
     pack_len: u64,
     entries: HashMap<String, (u64, u32)>,
+}
+
+/// [`IndexFile`] as written: borrows the entries rather than copying them.
+#[derive(Serialize)]
+struct IndexRef<'a> {
+    format: u32,
+    pack_len: u64,
+    entries: &'a HashMap<String, (u64, u32)>,
 }
 
 /// Writer and reader of one store folder. Safe to share between threads.
@@ -165,12 +173,13 @@ impl ThumbStore {
         // Even when this write fails, the next attempt waits another FLUSH_EVERY.
         g.last_flush = std::time::Instant::now();
         g.pack.sync_data()?;
-        let idx = IndexFile {
+        let idx = IndexRef {
             format: FORMAT,
             pack_len: g.len,
-            entries: g.entries.clone(),
+            entries: &g.entries,
         };
-        crate::atomic::write_atomic(&self.dir.join(INDEX), &serde_json::to_vec(&idx)?)?;
+        let bytes = serde_json::to_vec(&idx)?;
+        crate::atomic::write_atomic(&self.dir.join(INDEX), &bytes)?;
         g.dirty = false;
         Ok(())
     }

@@ -2,6 +2,8 @@
 //! concatenate, and optionally reduce with PCA. Each source's vectors stay available next
 //! to the fused ones, so single-source and fused clustering can be compared.
 
+use std::ops::Range;
+
 use candle_core::{Device, Tensor};
 
 use crate::pipeline::Weights;
@@ -9,9 +11,9 @@ use crate::Matrix;
 
 /// Column range of each source (image, meta, text) in the fused vector, given each
 /// source's width: `None` for a source with weight 0 (or non-finite) or no columns.
-pub fn layout(w: Weights, cols: [usize; 3]) -> [Option<std::ops::Range<usize>>; 3] {
+pub fn layout(w: Weights, cols: [usize; 3]) -> [Option<Range<usize>>; 3] {
     let mut off = 0;
-    let mut out: [Option<std::ops::Range<usize>>; 3] = [None, None, None];
+    let mut out: [Option<Range<usize>>; 3] = [None, None, None];
     for (slot, (c, wt)) in out
         .iter_mut()
         .zip(cols.into_iter().zip([w.image, w.meta, w.text]))
@@ -25,7 +27,7 @@ pub fn layout(w: Weights, cols: [usize; 3]) -> [Option<std::ops::Range<usize>>; 
 }
 
 /// Width of the fused vector for this layout.
-pub fn layout_width(l: &[Option<std::ops::Range<usize>>; 3]) -> usize {
+pub fn layout_width(l: &[Option<Range<usize>>; 3]) -> usize {
     l.iter().flatten().map(|r| r.end).max().unwrap_or(0)
 }
 
@@ -41,6 +43,36 @@ pub fn normalise_weighted(row: &mut [f32], w: f32) {
     }
 }
 
+/// Write `src` (row-aligned with `out`) into the columns `block` of `out`, each row
+/// L2-normalised and weighted as [`normalise_weighted`] does; a source left out of the
+/// layout (`None`) writes nothing.
+pub fn put_block(out: &mut Matrix, block: &Option<Range<usize>>, src: &Matrix, w: f32) {
+    let Some(b) = block else { return };
+    assert_eq!(src.rows, out.rows, "embedding sources must be row-aligned");
+    for i in 0..out.rows {
+        let dst = &mut out.row_mut(i)[b.clone()];
+        dst.copy_from_slice(src.row(i));
+        normalise_weighted(dst, w);
+    }
+}
+
+/// Normalise and weight, in place, the columns `block` of every row of `out`: for a
+/// source whose raw vectors were written straight into its block.
+pub fn normalise_block(out: &mut Matrix, block: &Option<Range<usize>>, w: f32) {
+    let Some(b) = block else { return };
+    for i in 0..out.rows {
+        normalise_weighted(&mut out.row_mut(i)[b.clone()], w);
+    }
+}
+
+/// `x` reduced with PCA to `pca_dim` dimensions, or unchanged for `None` or 0.
+pub fn reduce(x: Matrix, pca_dim: Option<usize>) -> Matrix {
+    match pca_dim {
+        Some(d) if d > 0 => pca(&x, d),
+        _ => x,
+    }
+}
+
 /// Weighted concatenation of the L2-normalised sources, optionally reduced to `pca`
 /// dimensions. A source with weight 0 or no columns is left out. Rows must agree.
 pub fn fuse(
@@ -53,22 +85,10 @@ pub fn fuse(
     let rows = image.rows.max(meta.rows).max(text.rows);
     let blocks = layout(w, [image.cols, meta.cols, text.cols]);
     let mut out = Matrix::zeros(rows, layout_width(&blocks));
-    for (m, (block, wt)) in [image, meta, text]
-        .into_iter()
-        .zip(blocks.into_iter().zip([w.image, w.meta, w.text]))
-    {
-        let Some(block) = block else { continue };
-        assert_eq!(m.rows, rows, "embedding sources must be row-aligned");
-        for i in 0..rows {
-            let dst = &mut out.row_mut(i)[block.clone()];
-            dst.copy_from_slice(m.row(i));
-            normalise_weighted(dst, wt);
-        }
-    }
-    match pca_dim {
-        Some(d) if d > 0 => pca(&out, d),
-        _ => out,
-    }
+    put_block(&mut out, &blocks[0], image, w.image);
+    put_block(&mut out, &blocks[1], meta, w.meta);
+    put_block(&mut out, &blocks[2], text, w.text);
+    reduce(out, pca_dim)
 }
 
 fn mm(a: &[f32], m: usize, k: usize, b: &[f32], n: usize) -> Vec<f32> {

@@ -214,10 +214,11 @@ pub fn record_texts(
 /// `records[i]`, or `None` when it failed to decode. The cache lives in `cache_dir` and is
 /// saved after every batch; `progress` counts images; `cancel` is checked between batches.
 ///
-/// With [`EmbedConfig::keep_sources`] off, each source is written straight into its block
-/// of the fused matrix and `image`, `meta` and `text` come back empty (0 rows): the fused
-/// vectors are the same, bit for bit, and the peak memory is the fused matrix plus the
-/// text block instead of all four matrices side by side.
+/// The fused matrix is filled block by block as each source is ready. With
+/// [`EmbedConfig::keep_sources`] off, the image vectors go straight into their block and
+/// `image`, `meta` and `text` come back empty (0 rows): the fused vectors are the same,
+/// bit for bit, and the peak memory is the fused matrix plus the text block instead of
+/// all four matrices side by side.
 pub fn embed_all(
     records: &[InstanceRecord],
     model_input: impl Fn(usize) -> Option<Vec<u8>> + Sync,
@@ -239,17 +240,9 @@ pub fn embed_all(
     progress.inc(1);
     let w = cfg.weights;
     let blocks = fusion::layout(w, [image::FEATURE_DIM, meta.cols, text::TEXT_DIM]);
-    let in_place = !cfg.keep_sources;
-    let mut fused = if in_place {
-        Matrix::zeros(n, fusion::layout_width(&blocks))
-    } else {
-        Matrix::default()
-    };
-    let mut image = if in_place {
-        Matrix::zeros(0, image::FEATURE_DIM)
-    } else {
-        Matrix::zeros(n, image::FEATURE_DIM)
-    };
+    let keep = cfg.keep_sources;
+    let mut fused = Matrix::zeros(n, fusion::layout_width(&blocks));
+    let mut image = Matrix::zeros(if keep { n } else { 0 }, image::FEATURE_DIM);
     let mut scratch = vec![0f32; image::FEATURE_DIM];
     let image_block = blocks[0].clone();
     // Where row `i`'s image vector goes: its own matrix, its block of the fused one, or
@@ -322,19 +315,13 @@ pub fn embed_all(
         stats.model_seconds = t0.elapsed().as_secs_f64();
     }
     drop(cache);
-    if let (true, Some(b)) = (in_place, &blocks[0]) {
-        for i in 0..n {
-            fusion::normalise_weighted(&mut fused.row_mut(i)[b.clone()], w.image);
-        }
+    if keep {
+        fusion::put_block(&mut fused, &blocks[0], &image, w.image);
+    } else {
+        fusion::normalise_block(&mut fused, &blocks[0], w.image);
     }
-    if let (true, Some(b)) = (in_place, &blocks[1]) {
-        for i in 0..n {
-            let dst = &mut fused.row_mut(i)[b.clone()];
-            dst.copy_from_slice(meta.row(i));
-            fusion::normalise_weighted(dst, w.meta);
-        }
-    }
-    if in_place {
+    fusion::put_block(&mut fused, &blocks[1], &meta, w.meta);
+    if !keep {
         meta = Matrix::zeros(0, meta.cols);
     }
 
@@ -350,23 +337,13 @@ pub fn embed_all(
         .len();
     drop(texts);
     progress.inc(n as u64);
-    if in_place {
-        if let Some(b) = &blocks[2] {
-            for i in 0..n {
-                let dst = &mut fused.row_mut(i)[b.clone()];
-                dst.copy_from_slice(text.row(i));
-                fusion::normalise_weighted(dst, w.text);
-            }
-        }
+    fusion::put_block(&mut fused, &blocks[2], &text, w.text);
+    if !keep {
         text = Matrix::zeros(0, text.cols);
     }
 
     cancel.check()?;
-    let fused = match (in_place, cfg.pca) {
-        (false, _) => fuse(&image, &meta, &text, w, cfg.pca),
-        (true, Some(d)) if d > 0 => pca(&fused, d),
-        (true, _) => fused,
-    };
+    let fused = fusion::reduce(fused, cfg.pca);
     Ok(Embeddings {
         image,
         meta,
