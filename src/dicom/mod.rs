@@ -3,6 +3,7 @@
 
 pub mod anatomy;
 pub mod decode;
+mod layout;
 pub mod record;
 pub mod scan;
 

@@ -48,7 +48,7 @@ use crate::{Cancel, Cancelled, Matrix, Progress};
 
 /// Version of the image preprocessing feeding the cache; bump it whenever the decoded
 /// model input changes, so that old cache entries are never reused.
-pub const PREPROCESS_VERSION: u32 = 1;
+pub const PREPROCESS_VERSION: u32 = 2;
 
 /// Everything that can go wrong while embedding.
 #[derive(Debug, thiserror::Error)]

@@ -9,13 +9,15 @@
 use std::borrow::Cow;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use dicom_core::value::{PrimitiveValue, Value};
-use dicom_core::Tag;
+use dicom_core::value::{PixelFragmentSequence, PrimitiveValue, Value};
+use dicom_core::{DataElement, Tag, VR};
 use dicom_dictionary_std::{tags, uids};
 use dicom_object::DefaultDicomObject;
 use dicom_pixeldata::PixelDecoder;
 
+use super::open::Opened;
 use super::{j2k, jpeg12, rle, DecodeError};
+use crate::dicom::layout::PixelData;
 
 /// Frames with more pixels than this are refused (a corrupt Rows/Columns pair).
 const MAX_PIXELS: usize = 1 << 28;
@@ -182,17 +184,25 @@ fn native_frame_bits(p: &Props) -> usize {
     }
 }
 
+/// The Pixel Data value, wherever it was read.
+enum Pixels<'a> {
+    /// Native samples, in little-endian sample order.
+    Native(Cow<'a, [u8]>),
+    Fragments {
+        offsets: &'a [u32],
+        fragments: Vec<&'a [u8]>,
+    },
+}
+
 /// Decode frame `frame` (default: the middle one) of an opened object. With
 /// `target_long`, JPEG 2000 frames may be decoded at a reduced resolution whose long side
 /// is still at least that many pixels (the returned size is then the reduced one).
 pub(crate) fn decode(
-    obj: &DefaultDicomObject,
+    opened: &Opened<'_>,
     frame: Option<u32>,
     target_long: Option<u32>,
 ) -> Result<RawFrame, DecodeError> {
-    let pixel = obj
-        .get(tags::PIXEL_DATA)
-        .ok_or_else(|| DecodeError::Unsupported("no Pixel Data".into()))?;
+    let obj = &opened.obj;
     let mut p = props(obj)?;
     let index = frame.unwrap_or(p.frames / 2);
     if index >= p.frames {
@@ -208,10 +218,34 @@ pub(crate) fn decode(
         .to_string();
     let big_endian = ts == super::open::EXPLICIT_VR_BIG_ENDIAN;
     let px = p.rows as usize * p.cols as usize;
+    let pixels = match &opened.pixel {
+        // Read in place: only little-endian data sets are.
+        Some(PixelData::Native(bytes)) => Pixels::Native(Cow::Borrowed(bytes)),
+        Some(PixelData::Encapsulated { offsets, fragments }) => Pixels::Fragments {
+            offsets: &offsets[..],
+            fragments: fragments.clone(),
+        },
+        None => {
+            let pixel = obj
+                .get(tags::PIXEL_DATA)
+                .ok_or_else(|| DecodeError::Unsupported("no Pixel Data".into()))?;
+            match pixel.value() {
+                Value::Primitive(prim) => {
+                    Pixels::Native(native_bytes(prim, big_endian, p.bits_allocated))
+                }
+                Value::PixelSequence(seq) => Pixels::Fragments {
+                    offsets: seq.offset_table(),
+                    fragments: seq.fragments().iter().map(|f| &f[..]).collect(),
+                },
+                Value::Sequence(_) => {
+                    return Err(DecodeError::Corrupt("Pixel Data is a sequence".into()));
+                }
+            }
+        }
+    };
 
-    let samples = match pixel.value() {
-        Value::Primitive(prim) => {
-            let bytes = native_bytes(prim, big_endian, p.bits_allocated);
+    let samples = match pixels {
+        Pixels::Native(bytes) => {
             let bits = native_frame_bits(&p);
             if p.bits_allocated == 1 {
                 let need = (index as usize + 1) * bits;
@@ -232,66 +266,98 @@ pub(crate) fn decode(
                 from_le(obj, &p, data)?
             }
         }
-        Value::PixelSequence(seq) => {
-            let fragments = seq.fragments();
-            let offsets = seq.offset_table();
+        Pixels::Fragments { offsets, fragments } => {
             if ts == uids::RLE_LOSSLESS {
-                let data = frame_fragments(fragments, offsets, p.frames, index)?;
+                let data = frame_fragments(&fragments, offsets, p.frames, index)?;
                 let bps = (p.bits_allocated / 8).max(1) as usize;
                 let out = rle::decode_frame(&data, px, p.spp as usize, bps)
                     .map_err(DecodeError::Corrupt)?;
                 p.planar = 0;
                 from_le(obj, &p, &out)?
             } else if ts == uids::ENCAPSULATED_UNCOMPRESSED_EXPLICIT_VR_LITTLE_ENDIAN {
-                let data = frame_fragments(fragments, offsets, p.frames, index)?;
+                let data = frame_fragments(&fragments, offsets, p.frames, index)?;
                 let size = native_frame_bits(&p) / 8;
                 let d = data
                     .get(..size)
                     .ok_or_else(|| short(data.len(), size, index))?;
                 from_le(obj, &p, d)?
             } else {
-                let data = frame_fragments(fragments, offsets, p.frames, index).ok();
-                let reduce = match target_long {
-                    Some(t) if is_j2k(&ts) => j2k::reduction_for(p.rows.max(p.cols), t),
-                    _ => 0,
+                let data = frame_fragments(&fragments, offsets, p.frames, index).ok();
+                // For the small outputs, JPEG 2000 is decoded by the jpeg2k module, at a
+                // reduced resolution where the codestream allows (the viewer takes
+                // dicom-pixeldata's full-resolution path below).
+                let reduced = match (&data, target_long) {
+                    (Some(d), Some(t)) if is_j2k(&ts) && p.bits_allocated <= 16 => {
+                        let reduce = j2k::reduction_for(p.rows.max(p.cols), t);
+                        guarded(|| j2k::decode(d, reduce))?.ok()
+                    }
+                    _ => None,
                 };
-                match data {
-                    Some(d) if reduce > 0 && p.bits_allocated <= 16 => {
-                        let j = guarded(|| j2k::decode(&d, reduce))?
-                            .map_err(|e| DecodeError::Corrupt(format!("JPEG 2000: {e}")))?;
-                        p.cols = j.width;
-                        p.rows = j.height;
-                        from_j2k(obj, &p, j)?
-                    }
-                    Some(d) if is_jpeg_dct(&ts) && jpeg12::needs_12bit(&d) => {
-                        let j = guarded(|| jpeg12::decode(&d))?
-                            .map_err(|e| DecodeError::Corrupt(format!("12-bit JPEG: {e}")))?;
-                        if j.width != p.cols || j.height != p.rows {
-                            return Err(DecodeError::Corrupt(format!(
-                                "JPEG is {}x{}, header says {}x{}",
-                                j.width, j.height, p.cols, p.rows
-                            )));
+                if let Some(j) = reduced {
+                    p.cols = j.width;
+                    p.rows = j.height;
+                    from_j2k(obj, &p, j)?
+                } else {
+                    match data {
+                        Some(d) if is_jpeg_dct(&ts) && jpeg12::needs_12bit(&d) => {
+                            let j = guarded(|| jpeg12::decode(&d))?
+                                .map_err(|e| DecodeError::Corrupt(format!("12-bit JPEG: {e}")))?;
+                            if j.width != p.cols || j.height != p.rows {
+                                return Err(DecodeError::Corrupt(format!(
+                                    "JPEG is {}x{}, header says {}x{}",
+                                    j.width, j.height, p.cols, p.rows
+                                )));
+                            }
+                            let mut q = p.clone();
+                            q.spp = j.spp;
+                            q.bits_allocated = 16;
+                            q.bits_stored = q.bits_stored.min(12);
+                            q.high_bit = q.bits_stored - 1;
+                            q.signed = false;
+                            q.planar = 0;
+                            if j.spp == 3 {
+                                q.pi = "RGB".into();
+                            }
+                            let bytes: Vec<u8> =
+                                j.samples.iter().flat_map(|v| v.to_le_bytes()).collect();
+                            from_le(obj, &q, &bytes)?
                         }
-                        let mut q = p.clone();
-                        q.spp = j.spp;
-                        q.bits_allocated = 16;
-                        q.bits_stored = q.bits_stored.min(12);
-                        q.high_bit = q.bits_stored - 1;
-                        q.signed = false;
-                        q.planar = 0;
-                        if j.spp == 3 {
-                            q.pi = "RGB".into();
+                        Some(d) => {
+                            // dicom-pixeldata decodes from an object: give it a copy that
+                            // holds this one frame (a multi-frame file's other frames are
+                            // neither copied nor decoded).
+                            let mut one = obj.clone();
+                            one.put(DataElement::new(
+                                tags::NUMBER_OF_FRAMES,
+                                VR::IS,
+                                PrimitiveValue::from("1"),
+                            ));
+                            one.put(DataElement::new(
+                                tags::PIXEL_DATA,
+                                VR::OB,
+                                Value::from(PixelFragmentSequence::new(
+                                    Vec::<u32>::new(),
+                                    vec![d.into_owned()],
+                                )),
+                            ));
+                            via_pixeldata(&one, &p, 0)?
                         }
-                        let bytes: Vec<u8> =
-                            j.samples.iter().flat_map(|v| v.to_le_bytes()).collect();
-                        from_le(obj, &q, &bytes)?
+                        None if opened.pixel.is_some() => {
+                            let mut whole = obj.clone();
+                            whole.put(DataElement::new(
+                                tags::PIXEL_DATA,
+                                VR::OB,
+                                Value::from(PixelFragmentSequence::new(
+                                    offsets.to_vec(),
+                                    fragments.iter().map(|f| f.to_vec()).collect::<Vec<_>>(),
+                                )),
+                            ));
+                            via_pixeldata(&whole, &p, index)?
+                        }
+                        None => via_pixeldata(obj, &p, index)?,
                     }
-                    _ => via_pixeldata(obj, &p, index)?,
                 }
             }
-        }
-        Value::Sequence(_) => {
-            return Err(DecodeError::Corrupt("Pixel Data is a sequence".into()));
         }
     };
 
@@ -417,7 +483,7 @@ fn native_bytes(prim: &PrimitiveValue, big_endian: bool, bits_allocated: u16) ->
 
 /// The bytes of frame `index` out of encapsulated fragments.
 fn frame_fragments<'a>(
-    fragments: &'a [Vec<u8>],
+    fragments: &[&'a [u8]],
     offsets: &[u32],
     frames: u32,
     index: u32,
@@ -429,13 +495,13 @@ fn frame_fragments<'a>(
     }
     if frames == 1 {
         return Ok(if fragments.len() == 1 {
-            Cow::Borrowed(&fragments[0][..])
+            Cow::Borrowed(fragments[0])
         } else {
             Cow::Owned(fragments.concat())
         });
     }
     if fragments.len() == frames as usize {
-        return Ok(Cow::Borrowed(&fragments[index as usize][..]));
+        return Ok(Cow::Borrowed(fragments[index as usize]));
     }
     if offsets.len() == frames as usize {
         let lo = offsets[index as usize] as usize;
@@ -510,31 +576,16 @@ fn from_le(obj: &DefaultDicomObject, p: &Props, data: &[u8]) -> Result<Samples, 
             } else {
                 (1 << stored) - 1
             };
-            let sign_bit = 1u32 << (stored - 1);
-            let read = |i: usize| -> u32 {
-                if bps == 1 {
-                    data[i] as u32
-                } else {
-                    u16::from_le_bytes([data[2 * i], data[2 * i + 1]]) as u32
-                }
-            };
             if p.signed {
-                let idx = (0..px)
-                    .map(|i| {
-                        let v = (read(i) >> shift) & mask;
-                        let s = if v & sign_bit != 0 {
-                            v as i32 - (1 << stored)
-                        } else {
-                            v as i32
-                        };
-                        (s + 32768) as u16
-                    })
-                    .collect();
+                // Sign-extend the stored bits without a branch (the loop vectorises).
+                let up = 32 - stored;
+                let idx = unpack(data, px, bps, |v| {
+                    let s = (((v >> shift) & mask) << up) as i32 >> up;
+                    (s + 32768) as u16
+                });
                 Samples::Int { idx, offset: 32768 }
             } else {
-                let idx = (0..px)
-                    .map(|i| ((read(i) >> shift) & mask) as u16)
-                    .collect();
+                let idx = unpack(data, px, bps, |v| ((v >> shift) & mask) as u16);
                 Samples::Int { idx, offset: 0 }
             }
         }
@@ -568,6 +619,18 @@ fn from_le(obj: &DefaultDicomObject, p: &Props, data: &[u8]) -> Result<Samples, 
     grey_or_palette(obj, p, samples)
 }
 
+/// `px` samples of `bps` (1 or 2) little-endian bytes each, through `f`.
+fn unpack(data: &[u8], px: usize, bps: usize, f: impl Fn(u32) -> u16) -> Vec<u16> {
+    if bps == 1 {
+        data[..px].iter().map(|&b| f(b as u32)).collect()
+    } else {
+        data[..px * 2]
+            .chunks_exact(2)
+            .map(|c| f(u16::from_le_bytes([c[0], c[1]]) as u32))
+            .collect()
+    }
+}
+
 /// PALETTE COLOR turns stored indices into RGB through the palette LUTs.
 fn grey_or_palette(
     obj: &DefaultDicomObject,
@@ -597,13 +660,20 @@ fn grey_or_palette(
     .map(|(d, t)| palette_lut(obj, d, t));
     let [r, g, b] = luts;
     let (r, g, b) = (r?, g?, b?);
-    let mut out = Vec::with_capacity(idx.len() * 3);
-    for &i in &idx {
+    // One table of RGB triples over the stored indices in use, then one lookup per pixel.
+    let lo = idx.iter().copied().min().unwrap_or(0) as usize;
+    let hi = idx.iter().copied().max().unwrap_or(0) as usize;
+    let mut table = vec![[0u8; 3]; 65536];
+    for (i, rgb) in table.iter_mut().enumerate().take(hi + 1).skip(lo) {
         let v = i as i32 - offset;
-        for lut in [&r, &g, &b] {
+        for (c, lut) in [&r, &g, &b].into_iter().enumerate() {
             let k = (v - lut.first).clamp(0, lut.values.len() as i32 - 1) as usize;
-            out.push(lut.values[k]);
+            rgb[c] = lut.values[k];
         }
+    }
+    let mut out = vec![0u8; idx.len() * 3];
+    for (o, &i) in out.chunks_exact_mut(3).zip(&idx) {
+        o.copy_from_slice(&table[i as usize]);
     }
     Ok(Samples::Rgb(out))
 }

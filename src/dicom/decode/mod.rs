@@ -85,11 +85,13 @@ fn raw_frame(
     frame: Option<u32>,
     target_long: Option<u32>,
 ) -> Result<RawFrame, DecodeError> {
-    let opened = open::open(path)?;
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        frame::decode(&opened.obj, frame, target_long)
-    }))
-    .unwrap_or_else(|_| Err(DecodeError::Corrupt("decoding failed unexpectedly".into())))
+    open::with_bytes(path, |bytes| {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let opened = open::open_bytes(bytes)?;
+            frame::decode(&opened, frame, target_long)
+        }))
+        .unwrap_or_else(|_| Err(DecodeError::Corrupt("decoding failed unexpectedly".into())))
+    })
 }
 
 /// Decode the representative (middle) frame of `path`.
@@ -101,24 +103,32 @@ pub fn decode_file(path: &Path) -> Result<Decoded, DecodeError> {
 /// Model input, thumbnail and flags from a decoded frame.
 fn finish(f: &RawFrame) -> Decoded {
     let (w, h) = (f.width as usize, f.height as usize);
-    let (grey, rgb) = voi::to_display(f);
-    let quality = quality(&grey, w, h);
-    // Large frames are first box-averaged to at least twice the model size; both outputs
-    // are then triangle-filtered from that.
+    // Large frames are box-averaged to at least twice the model size while they are
+    // windowed; the model input is triangle-filtered from that.
     let k = resize::box_factor(w, h, MODEL_SIZE as usize);
-    let (bw, bh, grey) = resize::box_reduce(&grey, w, h, 1, k);
-    let model_input = resize::fit_padded(&grey, bw, bh, MODEL_SIZE as usize);
+    let d = voi::to_display_reduced(f, k);
+    let quality = quality_from_levels(&d.levels, w, h);
+    let (fw, fh, fitted) = resize::fit(&d.grey, d.width, d.height, MODEL_SIZE as usize);
     let (tw, th) = resize::fit_size(w, h, THUMB_SIZE as usize);
-    let thumb = match &rgb {
+    let thumb = match &d.rgb {
         Some(rgb) => {
-            let (bw, bh, rgb) = resize::box_reduce(rgb, w, h, 3, k);
+            // Colour keeps its own box reduction, to at least twice the thumbnail size.
+            let kt = resize::box_factor(w, h, THUMB_SIZE as usize);
+            let (bw, bh, rgb) = resize::box_reduce(rgb, w, h, 3, kt);
             resize::resample(&rgb, bw, bh, 3, tw, th)
         }
-        None => resize::resample(&grey, bw, bh, 1, tw, th)
-            .into_iter()
-            .flat_map(|v| [v, v, v])
-            .collect(),
+        None => {
+            // Grey thumbnails come from the model-size image when that is a reduction
+            // (a quarter of the work or less), else from the frame itself.
+            let grey = if d.width.max(d.height) > MODEL_SIZE as usize {
+                resize::resample(&fitted, fw, fh, 1, tw, th)
+            } else {
+                resize::resample(&d.grey, d.width, d.height, 1, tw, th)
+            };
+            grey.into_iter().flat_map(|v| [v, v, v]).collect()
+        }
     };
+    let model_input = resize::pad(&fitted, fw, fh, MODEL_SIZE as usize);
     let thumbnail = image::RgbImage::from_raw(tw as u32, th as u32, thumb)
         .unwrap_or_else(|| image::RgbImage::new(tw as u32, th as u32));
     Decoded {
@@ -128,20 +138,16 @@ fn finish(f: &RawFrame) -> Decoded {
     }
 }
 
-/// Flags for what RadiologyNET dropped, on the windowed 8-bit frame.
-pub fn quality(grey: &[u8], w: usize, h: usize) -> QualityFlags {
-    let mut hist = [0usize; 256];
-    for &v in grey {
-        hist[v as usize] += 1;
-    }
-    let n = grey.len().max(1);
-    let dark: usize = hist[..=NEAR_BLACK_LEVEL as usize].iter().sum();
-    let levels = hist.iter().filter(|&&c| c > 0).count();
+/// Flags for what RadiologyNET dropped, from the histogram of the windowed 8-bit frame.
+fn quality_from_levels(levels: &[u64; 256], w: usize, h: usize) -> QualityFlags {
+    let n: u64 = levels.iter().sum::<u64>().max(1);
+    let dark: u64 = levels[..=NEAR_BLACK_LEVEL as usize].iter().sum();
+    let used = levels.iter().filter(|&&c| c > 0).count();
     let (short, long) = (w.min(h), w.max(h).max(1));
     QualityFlags {
         extreme_aspect: (short as f64 / long as f64) < MIN_SIDE_RATIO,
         near_black: dark as f64 >= NEAR_BLACK_FRACTION * n as f64,
-        low_diversity: levels < MIN_GREY_LEVELS,
+        low_diversity: used < MIN_GREY_LEVELS,
     }
 }
 

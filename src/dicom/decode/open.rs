@@ -11,6 +11,7 @@ use dicom_object::{DefaultDicomObject, InMemDicomObject, OpenFileOptions};
 use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 
 use super::DecodeError;
+use crate::dicom::layout::{self, Enc, PixelData, Start, Walk};
 
 /// Explicit VR Big Endian (retired, still found in archives).
 pub(crate) const EXPLICIT_VR_BIG_ENDIAN: &str = "1.2.840.10008.1.2.2";
@@ -19,153 +20,61 @@ pub(crate) const EXPLICIT_VR_BIG_ENDIAN: &str = "1.2.840.10008.1.2.2";
 pub(crate) const MAX_FILE_BYTES: u64 = 2 << 30;
 
 /// A DICOM object ready for decoding, whatever its on-disk framing was.
-pub(crate) struct Opened {
+pub(crate) struct Opened<'a> {
     pub obj: DefaultDicomObject,
+    /// Pixel Data read in place from the file's bytes (the usual case: a little-endian
+    /// data set whose element headers could be walked); `obj` then holds everything
+    /// before it. `None`: `obj` holds Pixel Data itself, if the file has any.
+    pub pixel: Option<PixelData<'a>>,
     /// True when the file had no meta group and the transfer syntax was inferred.
     #[allow(dead_code)]
     pub inferred: bool,
 }
 
-/// Read `path` fully and parse it as a DICOM object.
-pub(crate) fn open(path: &Path) -> Result<Opened, DecodeError> {
-    let meta = std::fs::metadata(path).map_err(|e| DecodeError::Io(e.to_string()))?;
-    if meta.len() > MAX_FILE_BYTES {
+/// Run `f` on all the bytes of `path` (files above [`MAX_FILE_BYTES`] are refused). The
+/// bytes are read into a buffer kept by the thread, so that a batch of large files does
+/// not map, fault in and zero fresh memory for every one of them.
+pub(crate) fn with_bytes<T>(
+    path: &Path,
+    f: impl FnOnce(&[u8]) -> Result<T, DecodeError>,
+) -> Result<T, DecodeError> {
+    use std::cell::RefCell;
+    use std::io::Read;
+    /// A buffer above this is not kept after use.
+    const KEEP_BYTES: usize = 64 << 20;
+    thread_local! {
+        static BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    }
+    let mut file = std::fs::File::open(path).map_err(|e| DecodeError::Io(e.to_string()))?;
+    let len = file
+        .metadata()
+        .map_err(|e| DecodeError::Io(e.to_string()))?
+        .len();
+    if len > MAX_FILE_BYTES {
         return Err(DecodeError::Unsupported(format!(
-            "file is {} bytes, above the {} byte limit",
-            meta.len(),
-            MAX_FILE_BYTES
+            "file is {len} bytes, above the {MAX_FILE_BYTES} byte limit"
         )));
     }
-    let bytes = std::fs::read(path).map_err(|e| DecodeError::Io(e.to_string()))?;
-    open_bytes(&bytes)
-}
-
-/// Walk the top-level element headers of `bytes` from `pos` without reading values and
-/// fail on a defined length longer than what is left: the parser would otherwise trust
-/// it and allocate it. Meta-group elements (group 0002) are always explicit little endian;
-/// the data set uses `explicit`/`little`. Stops at Pixel Data, at an undefined length, or
-/// at the end. Returns the transfer syntax found in the meta group, if any.
-fn check_lengths(
-    bytes: &[u8],
-    pos: usize,
-    explicit: bool,
-    little: bool,
-) -> Result<Option<String>, DecodeError> {
-    check_lengths_with(bytes, pos, explicit, little, false)
-}
-
-/// [`check_lengths`] for a Part 10 data set encoded with the other VR explicitness than
-/// its meta group declares.
-fn check_lengths_flipped(bytes: &[u8], pos: usize) -> Result<Option<String>, DecodeError> {
-    check_lengths_with(bytes, pos, true, true, true)
-}
-
-fn check_lengths_with(
-    bytes: &[u8],
-    mut pos: usize,
-    mut explicit: bool,
-    mut little: bool,
-    flip_vr: bool,
-) -> Result<Option<String>, DecodeError> {
-    let mut ts: Option<String> = None;
-    let mut in_meta = true;
-    while pos + 8 <= bytes.len() {
-        let g_le = u16::from_le_bytes([bytes[pos], bytes[pos + 1]]);
-        if in_meta && g_le != 0x0002 {
-            in_meta = false;
-            if let Some(t) = ts.as_deref() {
-                match t {
-                    uids::IMPLICIT_VR_LITTLE_ENDIAN => (explicit, little) = (false, true),
-                    EXPLICIT_VR_BIG_ENDIAN => (explicit, little) = (true, false),
-                    uids::DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN => return Ok(ts),
-                    _ => (explicit, little) = (true, true),
-                }
-                if flip_vr {
-                    explicit = !explicit;
-                }
-            }
+    BUF.with(|cell| {
+        // A nested call (none is made today) gets a buffer of its own.
+        let mut own = Vec::new();
+        let mut kept = cell.try_borrow_mut().ok();
+        let buf = kept.as_deref_mut().unwrap_or(&mut own);
+        buf.clear();
+        buf.reserve(len as usize);
+        let read = file
+            .read_to_end(buf)
+            .map_err(|e| DecodeError::Io(e.to_string()));
+        let out = read.and_then(|_| f(buf));
+        if buf.capacity() > KEEP_BYTES {
+            *buf = Vec::new();
         }
-        let (ex, le) = if in_meta {
-            (true, true)
-        } else {
-            (explicit, little)
-        };
-        let u16_at = |i: usize| {
-            let b = [bytes[i], bytes[i + 1]];
-            if le {
-                u16::from_le_bytes(b)
-            } else {
-                u16::from_be_bytes(b)
-            }
-        };
-        let u32_at = |i: usize| -> Option<u32> {
-            let b: [u8; 4] = bytes.get(i..i + 4)?.try_into().ok()?;
-            Some(if le {
-                u32::from_le_bytes(b)
-            } else {
-                u32::from_be_bytes(b)
-            })
-        };
-        let (group, elem) = (u16_at(pos), u16_at(pos + 2));
-        if (group, elem) == (0x7FE0, 0x0010) {
-            break;
-        }
-        let (header, len) = if ex {
-            let vr = &bytes[pos + 4..pos + 6];
-            if !vr.iter().all(u8::is_ascii_uppercase) {
-                return Err(DecodeError::Corrupt(format!(
-                    "element ({group:04X},{elem:04X}) at byte {pos} has no valid VR"
-                )));
-            }
-            if matches!(
-                vr,
-                b"OB"
-                    | b"OD"
-                    | b"OF"
-                    | b"OL"
-                    | b"OV"
-                    | b"OW"
-                    | b"SQ"
-                    | b"SV"
-                    | b"UC"
-                    | b"UN"
-                    | b"UR"
-                    | b"UT"
-                    | b"UV"
-            ) {
-                let Some(l) = u32_at(pos + 8) else { break };
-                (12, l)
-            } else {
-                (8, u16_at(pos + 6) as u32)
-            }
-        } else {
-            let Some(l) = u32_at(pos + 4) else { break };
-            (8, l)
-        };
-        if len == u32::MAX {
-            break;
-        }
-        let left = bytes.len() - pos - header;
-        if len as usize > left {
-            return Err(DecodeError::Corrupt(format!(
-                "element ({group:04X},{elem:04X}) at byte {pos} claims {len} bytes, {left} left"
-            )));
-        }
-        if in_meta && elem == 0x0010 {
-            let v = &bytes[pos + header..pos + header + len as usize];
-            ts = Some(
-                String::from_utf8_lossy(v)
-                    .trim_end_matches(['\0', ' '])
-                    .to_string(),
-            );
-        }
-        pos += header + len as usize;
-    }
-    Ok(ts)
+        out
+    })
 }
 
 /// Parse a whole file held in memory.
-pub(crate) fn open_bytes(bytes: &[u8]) -> Result<Opened, DecodeError> {
+pub(crate) fn open_bytes(bytes: &[u8]) -> Result<Opened<'_>, DecodeError> {
     let part10_at = if bytes.len() >= 132 && &bytes[128..132] == b"DICM" {
         Some(128)
     } else if bytes.len() >= 4 && &bytes[..4] == b"DICM" {
@@ -173,9 +82,15 @@ pub(crate) fn open_bytes(bytes: &[u8]) -> Result<Opened, DecodeError> {
     } else {
         None
     };
-    if let Some(at) = part10_at {
-        if let Err(e) = check_lengths(bytes, at + 4, true, true) {
-            check_lengths_flipped(bytes, at + 4).map_err(|_| e)?;
+    let Some(at) = part10_at else {
+        return open_raw_dataset(bytes);
+    };
+    let size = bytes.len() as u64;
+    let walked = match layout::walk(bytes, size, at + 4, Start::Part10 { flip: false }) {
+        Ok(w) => w,
+        Err(e) => {
+            layout::walk(bytes, size, at + 4, Start::Part10 { flip: true })
+                .map_err(|_| DecodeError::Corrupt(e))?;
             // The data set is in the other VR encoding than declared. Parse it so
             // directly: read as declared, a value header's bytes become a length of up to
             // 4 GB that the parser allocates and zeroes before it fails (1 s and 1.2 GB on
@@ -187,33 +102,58 @@ pub(crate) fn open_bytes(bytes: &[u8]) -> Result<Opened, DecodeError> {
                 )
             });
         }
-        // Nothing after Pixel Data is needed, and stopping there also tolerates trailing
-        // padding or garbage that some writers leave behind.
-        let parsed = OpenFileOptions::new()
-            .read_preamble(ReadPreamble::Never)
-            .read_to(tags::PIXEL_DATA)
-            .from_reader(&bytes[at..]);
-        return match parsed {
-            Ok(obj) => Ok(Opened {
-                obj,
-                inferred: false,
-            }),
-            Err(e) => cut_after_pixel_data(bytes)
-                .and_then(|end| {
-                    OpenFileOptions::new()
-                        .read_preamble(ReadPreamble::Never)
-                        .from_reader(&bytes[at..end])
-                        .ok()
-                })
-                .map(|obj| Opened {
+    };
+    match walked {
+        Walk::UndefinedUn { group, elem } => {
+            return Err(DecodeError::Unsupported(format!(
+                "element ({group:04X},{elem:04X}) is UN with undefined length"
+            )))
+        }
+        Walk::PixelData { pos, enc } if enc != Enc::ExplicitBe => {
+            // Parse only what comes before Pixel Data; the pixels stay where they are.
+            let header = OpenFileOptions::new()
+                .read_preamble(ReadPreamble::Never)
+                .read_until(tags::PIXEL_DATA)
+                .from_reader(&bytes[at..pos]);
+            if let Ok(obj) = header {
+                let pixel = layout::pixel_data(bytes, pos, enc).map_err(DecodeError::Corrupt)?;
+                return Ok(Opened {
                     obj,
+                    pixel: Some(pixel),
                     inferred: false,
-                })
-                .or_else(|| mismatched_vr(&bytes[at..]))
-                .ok_or_else(|| DecodeError::Corrupt(format!("cannot parse DICOM file: {e}"))),
-        };
+                });
+            }
+        }
+        _ => {}
     }
-    open_raw_dataset(bytes)
+    // Big endian, deflated, or a header the parser refused: parse the whole file. Nothing
+    // after Pixel Data is needed, and stopping there also tolerates trailing padding or
+    // garbage that some writers leave behind.
+    let parsed = OpenFileOptions::new()
+        .read_preamble(ReadPreamble::Never)
+        .read_to(tags::PIXEL_DATA)
+        .from_reader(&bytes[at..]);
+    match parsed {
+        Ok(obj) => Ok(Opened {
+            obj,
+            pixel: None,
+            inferred: false,
+        }),
+        Err(e) => cut_after_pixel_data(bytes)
+            .and_then(|end| {
+                OpenFileOptions::new()
+                    .read_preamble(ReadPreamble::Never)
+                    .from_reader(&bytes[at..end])
+                    .ok()
+            })
+            .map(|obj| Opened {
+                obj,
+                pixel: None,
+                inferred: false,
+            })
+            .or_else(|| mismatched_vr(&bytes[at..]))
+            .ok_or_else(|| DecodeError::Corrupt(format!("cannot parse DICOM file: {e}"))),
+    }
 }
 
 /// Where native (defined-length) little-endian Pixel Data ends, so that trailing bytes
@@ -237,7 +177,7 @@ fn cut_after_pixel_data(bytes: &[u8]) -> Option<usize> {
 /// Some writers declare explicit VR in the meta group but encode the data set in implicit
 /// VR (or the reverse). Keep the meta group (its transfer syntax still says how the pixels
 /// are compressed) and parse the data set in the other little-endian VR encoding.
-fn mismatched_vr(from_magic: &[u8]) -> Option<Opened> {
+fn mismatched_vr(from_magic: &[u8]) -> Option<Opened<'static>> {
     let mut rest = from_magic;
     let meta = FileMetaTable::from_reader(&mut rest).ok()?;
     let declared = meta.transfer_syntax().to_string();
@@ -255,6 +195,7 @@ fn mismatched_vr(from_magic: &[u8]) -> Option<Opened> {
     ds.get(tags::PIXEL_DATA)?;
     Some(Opened {
         obj: ds.with_exact_meta(meta),
+        pixel: None,
         inferred: true,
     })
 }
@@ -299,7 +240,7 @@ fn candidate_syntaxes(bytes: &[u8]) -> Vec<&'static str> {
 
 /// A data set with no preamble and no file meta group: infer the transfer syntax, then wrap
 /// the data set in a synthetic meta group so the pixel pipeline can treat it like any file.
-fn open_raw_dataset(bytes: &[u8]) -> Result<Opened, DecodeError> {
+fn open_raw_dataset(bytes: &[u8]) -> Result<Opened<'static>, DecodeError> {
     let mut last_err = String::from("empty file");
     for ts_uid in candidate_syntaxes(bytes) {
         let Some(ts) = TransferSyntaxRegistry.get(ts_uid) else {
@@ -319,9 +260,21 @@ fn open_raw_dataset(bytes: &[u8]) -> Result<Opened, DecodeError> {
             last_err = "first element is not a DICOM header".into();
             continue;
         }
-        if let Err(e) = check_lengths(bytes, 0, explicit, little) {
-            last_err = e.to_string();
-            continue;
+        let enc = match (explicit, little) {
+            (false, _) => Enc::ImplicitLe,
+            (true, true) => Enc::ExplicitLe,
+            (true, false) => Enc::ExplicitBe,
+        };
+        match layout::walk(bytes, bytes.len() as u64, 0, Start::Raw(enc)) {
+            Err(e) => {
+                last_err = e;
+                continue;
+            }
+            Ok(Walk::UndefinedUn { .. }) => {
+                last_err = "a UN element of undefined length".into();
+                continue;
+            }
+            Ok(_) => {}
         }
         match InMemDicomObject::read_dataset_with_ts(bytes, ts) {
             Ok(ds) => {
@@ -342,6 +295,7 @@ fn open_raw_dataset(bytes: &[u8]) -> Result<Opened, DecodeError> {
                     .map_err(|e| DecodeError::Corrupt(format!("cannot wrap raw data set: {e}")))?;
                 return Ok(Opened {
                     obj,
+                    pixel: None,
                     inferred: true,
                 });
             }
@@ -373,16 +327,31 @@ mod tests {
 
     #[test]
     fn corrupt_lengths_are_refused_before_parsing() {
-        // (0008,0005) CS claiming 0x7fff bytes in a 16-byte buffer, explicit LE
-        let mut b = vec![0x08, 0x00, 0x05, 0x00, b'C', b'S', 0xff, 0x7f];
-        b.extend_from_slice(&[0; 8]);
-        assert!(check_lengths(&b, 0, true, true).is_err());
-        // implicit LE: a 4 GB-ish length
+        // implicit LE: a 4 GB-ish length, as a raw data set and behind a meta group
         let b = [0x08, 0x00, 0x05, 0x00, 0xf0, 0xff, 0xff, 0xf0, 0, 0];
-        assert!(check_lengths(&b, 0, false, true).is_err());
-        let ok = [0x08, 0x00, 0x05, 0x00, 0x02, 0x00, 0x00, 0x00, b'A', b'B'];
-        assert!(check_lengths(&ok, 0, false, true).is_ok());
         assert!(open_bytes(&b).is_err());
+        let mut p10 = vec![0u8; 128];
+        p10.extend_from_slice(b"DICM");
+        p10.extend_from_slice(&[0x02, 0x00, 0x10, 0x00, b'U', b'I', 18, 0]);
+        p10.extend_from_slice(b"1.2.840.10008.1.2\0");
+        p10.extend_from_slice(&b);
+        assert!(matches!(open_bytes(&p10), Err(DecodeError::Corrupt(_))));
+    }
+
+    #[test]
+    fn pixels_are_read_in_place_after_the_header() {
+        let bytes = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../shared/dicom/pydicom/CT_small.dcm"
+        ))
+        .unwrap();
+        let opened = open_bytes(&bytes).unwrap();
+        assert!(opened.obj.get(tags::PIXEL_DATA).is_none());
+        assert!(opened.obj.get(tags::ROWS).is_some());
+        match opened.pixel {
+            Some(PixelData::Native(px)) => assert_eq!(px.len(), 128 * 128 * 2),
+            other => panic!("expected native pixels in place, got {other:?}"),
+        }
     }
 
     #[test]

@@ -67,66 +67,61 @@ pub fn resample(src: &[u8], w: usize, h: usize, ch: usize, nw: usize, nh: usize)
     if w == nw && h == nh {
         return src.to_vec();
     }
-    // Horizontal pass into f32 (each source row converted once), then the vertical pass
-    // with rounding.
+    // Vertical pass first, into f32: it runs over whole rows (contiguous, vectorised, and
+    // blind to the channel count), and leaves the horizontal pass only `nh` rows instead
+    // of `h` (when shrinking, the costly direction). Then the horizontal pass, rounding.
+    let stride = w * ch;
+    let ty = taps(h, nh);
+    let nt = ty.n;
+    let mut mid = vec![0f32; nh * stride];
+    for (y, acc) in mid.chunks_exact_mut(stride).enumerate() {
+        let s = ty.start[y];
+        for (k, &wt) in ty.weights[y * nt..(y + 1) * nt].iter().enumerate() {
+            if wt == 0.0 {
+                continue; // padding taps: adding 0 * v changes no sum
+            }
+            let row = &src[(s + k) * stride..(s + k + 1) * stride];
+            for (a, &v) in acc.iter_mut().zip(row) {
+                *a += wt * v as f32;
+            }
+        }
+    }
     let tx = taps(w, nw);
     let nt = tx.n;
-    let mut mid = vec![0f32; h * nw * ch];
-    let mut rowf = vec![0f32; w * ch];
-    for y in 0..h {
-        for (f, &v) in rowf.iter_mut().zip(&src[y * w * ch..(y + 1) * w * ch]) {
-            *f = v as f32;
-        }
-        let out = &mut mid[y * nw * ch..(y + 1) * nw * ch];
+    let mut dst = vec![0u8; nw * nh * ch];
+    // `a.round().clamp(0, 255)`, without the libm call: for a >= 0, adding 0.5 in f64 is
+    // exact and truncation is the floor (NaN and negatives give 0).
+    let to_u8 = |a: f32| ((a.max(0.0) as f64 + 0.5) as u32).min(255) as u8;
+    for (row, out) in mid.chunks_exact(stride).zip(dst.chunks_exact_mut(nw * ch)) {
         for x in 0..nw {
             let wt = &tx.weights[x * nt..(x + 1) * nt];
             let s = tx.start[x];
             if ch == 1 {
-                let px = &rowf[s..s + nt];
+                let px = &row[s..s + nt];
                 let mut acc = 0f32;
                 for (&a, &b) in wt.iter().zip(px) {
                     acc += a * b;
                 }
-                out[x] = acc;
+                out[x] = to_u8(acc);
             } else if ch == 3 {
-                let px = &rowf[s * 3..(s + nt) * 3];
+                let px = &row[s * 3..(s + nt) * 3];
                 let mut acc = [0f32; 3];
                 for (&a, p) in wt.iter().zip(px.chunks_exact(3)) {
                     acc[0] += a * p[0];
                     acc[1] += a * p[1];
                     acc[2] += a * p[2];
                 }
-                out[x * 3..x * 3 + 3].copy_from_slice(&acc);
+                out[x * 3..x * 3 + 3].copy_from_slice(&acc.map(to_u8));
             } else {
-                let px = &rowf[s * ch..(s + nt) * ch];
+                let px = &row[s * ch..(s + nt) * ch];
                 for c in 0..ch {
                     let mut acc = 0f32;
                     for (k, &a) in wt.iter().enumerate() {
                         acc += a * px[k * ch + c];
                     }
-                    out[x * ch + c] = acc;
+                    out[x * ch + c] = to_u8(acc);
                 }
             }
-        }
-    }
-    let ty = taps(h, nh);
-    let nt = ty.n;
-    let mut dst = vec![0u8; nw * nh * ch];
-    let stride = nw * ch;
-    let mut acc = vec![0f32; stride];
-    for y in 0..nh {
-        acc.iter_mut().for_each(|v| *v = 0.0);
-        let s = ty.start[y];
-        for (k, &wt) in ty.weights[y * nt..(y + 1) * nt].iter().enumerate() {
-            let row = &mid[(s + k) * stride..(s + k + 1) * stride];
-            for (a, &v) in acc.iter_mut().zip(row) {
-                *a += wt * v;
-            }
-        }
-        for (d, &a) in dst[y * stride..(y + 1) * stride].iter_mut().zip(&acc) {
-            // `a.round().clamp(0, 255)`, without the libm call: for a >= 0, adding 0.5
-            // in f64 is exact and truncation is the floor (NaN and negatives give 0).
-            *d = ((a.max(0.0) as f64 + 0.5) as u32).min(255) as u8;
         }
     }
     dst
@@ -138,6 +133,9 @@ pub fn box_reduce(src: &[u8], w: usize, h: usize, ch: usize, k: usize) -> (usize
     if k <= 1 {
         return (w, h, src.to_vec());
     }
+    if ch == 1 {
+        return box_reduce_with(src, w, h, k, |v| v as u32);
+    }
     let (nw, nh) = (w.div_ceil(k), h.div_ceil(k));
     let mut sums = vec![0u32; nw * ch];
     let mut out = vec![0u8; nw * nh * ch];
@@ -146,10 +144,12 @@ pub fn box_reduce(src: &[u8], w: usize, h: usize, ch: usize, k: usize) -> (usize
         let rows = (by * k..((by + 1) * k).min(h)).len();
         for y in by * k..by * k + rows {
             let row = &src[y * w * ch..(y + 1) * w * ch];
-            for (x, px) in row.chunks_exact(ch).enumerate() {
-                let o = (x / k) * ch;
-                for c in 0..ch {
-                    sums[o + c] += px[c] as u32;
+            for (bx, block) in row.chunks(k * ch).enumerate() {
+                let sum = &mut sums[bx * ch..(bx + 1) * ch];
+                for px in block.chunks_exact(ch) {
+                    for (s, &v) in sum.iter_mut().zip(px) {
+                        *s += v as u32;
+                    }
                 }
             }
         }
@@ -159,6 +159,54 @@ pub fn box_reduce(src: &[u8], w: usize, h: usize, ch: usize, k: usize) -> (usize
             for c in 0..ch {
                 out[(by * nw + bx) * ch + c] = ((sums[bx * ch + c] + n / 2) / n) as u8;
             }
+        }
+    }
+    (nw, nh, out)
+}
+
+/// [`box_reduce`] of the grey image `lut[idx]` (stored values through an 8-bit lookup
+/// table), without building it: one pass over the stored values.
+pub fn box_reduce_lut(
+    idx: &[u16],
+    lut: &[u8],
+    w: usize,
+    h: usize,
+    k: usize,
+) -> (usize, usize, Vec<u8>) {
+    assert!(
+        lut.len() >= 65536,
+        "box_reduce_lut: the table must cover every u16"
+    );
+    if k <= 1 {
+        return (w, h, idx.iter().map(|&i| lut[i as usize]).collect());
+    }
+    box_reduce_with(idx, w, h, k, |i| lut[i as usize] as u32)
+}
+
+/// One-channel `k`x`k` box averages of `value(src[i])`: column sums over each band of
+/// `k` rows (a plain loop over whole rows), then `k` columns at a time.
+fn box_reduce_with<T: Copy>(
+    src: &[T],
+    w: usize,
+    h: usize,
+    k: usize,
+    value: impl Fn(T) -> u32,
+) -> (usize, usize, Vec<u8>) {
+    let (nw, nh) = (w.div_ceil(k), h.div_ceil(k));
+    let mut cols = vec![0u32; w];
+    let mut out = vec![0u8; nw * nh];
+    for (by, dst) in out.chunks_exact_mut(nw).enumerate() {
+        cols.iter_mut().for_each(|v| *v = 0);
+        let rows = by * k..((by + 1) * k).min(h);
+        let n_rows = rows.len() as u32;
+        for y in rows {
+            for (c, &v) in cols.iter_mut().zip(&src[y * w..(y + 1) * w]) {
+                *c += value(v);
+            }
+        }
+        for (d, block) in dst.iter_mut().zip(cols.chunks(k)) {
+            let n = n_rows * block.len() as u32;
+            *d = ((block.iter().sum::<u32>() + n / 2) / n) as u8;
         }
     }
     (nw, nh, out)
@@ -180,8 +228,19 @@ pub fn fit_size(w: usize, h: usize, long: usize) -> (usize, usize) {
 /// Aspect-preserving resize of a grey image so the long side is `size`, centred on a
 /// zero `size`x`size` canvas (RadiologyNET's preprocessing).
 pub fn fit_padded(src: &[u8], w: usize, h: usize, size: usize) -> Vec<u8> {
+    let (nw, nh, small) = fit(src, w, h, size);
+    pad(&small, nw, nh, size)
+}
+
+/// Aspect-preserving resize of a grey image so the long side is `size`: (width, height,
+/// pixels).
+pub fn fit(src: &[u8], w: usize, h: usize, size: usize) -> (usize, usize, Vec<u8>) {
     let (nw, nh) = fit_size(w, h, size);
-    let small = resample(src, w, h, 1, nw, nh);
+    (nw, nh, resample(src, w, h, 1, nw, nh))
+}
+
+/// A `nw`x`nh` grey image centred on a zero `size`x`size` canvas.
+pub fn pad(small: &[u8], nw: usize, nh: usize, size: usize) -> Vec<u8> {
     let mut out = vec![0u8; size * size];
     let (y0, x0) = ((size - nh) / 2, (size - nw) / 2);
     for y in 0..nh {
@@ -239,6 +298,46 @@ mod tests {
         assert_eq!(out, vec![10, 30, 45]);
         assert_eq!(box_factor(1955, 1841, 224), 4);
         assert_eq!(box_factor(400, 300, 224), 1);
+    }
+
+    #[test]
+    fn fused_lut_reduction_equals_mapping_then_reducing() {
+        // 7x5 stored values through a table, k = 2 and 3 (partial edge blocks)
+        let idx: Vec<u16> = (0..35).map(|i| (i * 977 % 4096) as u16).collect();
+        let lut: Vec<u8> = (0..65536).map(|i| (i * 7 % 251) as u8).collect();
+        let grey: Vec<u8> = idx.iter().map(|&i| lut[i as usize]).collect();
+        for k in [1, 2, 3] {
+            assert_eq!(
+                box_reduce_lut(&idx, &lut, 7, 5, k),
+                box_reduce(&grey, 7, 5, 1, k)
+            );
+        }
+        // the colour path agrees with the grey one channel by channel
+        let rgb: Vec<u8> = grey.iter().flat_map(|&g| [g, g / 2, 255 - g]).collect();
+        let (w, h, out) = box_reduce(&rgb, 7, 5, 3, 3);
+        let (_, _, g) = box_reduce(&grey, 7, 5, 1, 3);
+        assert_eq!((w, h), (3, 2));
+        assert_eq!(out.iter().step_by(3).copied().collect::<Vec<_>>(), g);
+    }
+
+    #[test]
+    fn two_dimensional_resample_is_separable() {
+        // 4x4 -> 2x2 of a constant is that constant; of a ramp, the 1-D result in each row
+        let out = resample(&[90u8; 16], 4, 4, 1, 2, 2);
+        assert_eq!(out, vec![90; 4]);
+        let ramp: Vec<u8> = (0..4).flat_map(|_| [0, 100, 200, 40]).collect();
+        assert_eq!(resample(&ramp, 4, 4, 1, 2, 2), vec![71, 117, 71, 117]);
+        // three channels resample as three grey images
+        let rgb: Vec<u8> = ramp.iter().flat_map(|&v| [v, 255 - v, v / 2]).collect();
+        let out = resample(&rgb, 4, 4, 3, 2, 2);
+        let chan = |c: usize| {
+            let plane: Vec<u8> = rgb.iter().skip(c).step_by(3).copied().collect();
+            resample(&plane, 4, 4, 1, 2, 2)
+        };
+        for c in 0..3 {
+            let got: Vec<u8> = out.iter().skip(c).step_by(3).copied().collect();
+            assert_eq!(got, chan(c));
+        }
     }
 
     #[test]

@@ -70,9 +70,20 @@ fn to_u8(y: f64, invert: bool) -> u8 {
 
 /// Histogram of stored-value indices, and the occupied index range.
 fn histogram(idx: &[u16]) -> (Vec<u32>, usize, usize) {
+    // Two tables, for even and odd pixels: runs of one value (a black background) would
+    // otherwise make every increment wait for the previous one to the same counter.
     let mut h = vec![0u32; 65536];
-    for &i in idx {
+    let mut odd = vec![0u32; 65536];
+    let mut pairs = idx.chunks_exact(2);
+    for p in &mut pairs {
+        h[p[0] as usize] += 1;
+        odd[p[1] as usize] += 1;
+    }
+    for &i in pairs.remainder() {
         h[i as usize] += 1;
+    }
+    for (a, b) in h.iter_mut().zip(&odd) {
+        *a += b;
     }
     let lo = h.iter().position(|&c| c > 0).unwrap_or(0);
     let hi = h.iter().rposition(|&c| c > 0).unwrap_or(0);
@@ -98,19 +109,10 @@ pub(crate) fn choose_voi(f: &RawFrame) -> Voi {
     if let Some((centre, width)) = f.window {
         return Voi::Linear { centre, width };
     }
-    let modality = |v: f64| v * f.slope + f.intercept;
-    let (a, b, min, max) = match &f.samples {
-        Samples::Int { idx, offset } => {
+    match &f.samples {
+        Samples::Int { idx, .. } => {
             let (h, lo, hi) = histogram(idx);
-            let n = idx.len() as u64;
-            let p_lo = hist_quantile(&h, n, LOW_PERCENTILE) as f64 - *offset as f64;
-            let p_hi = hist_quantile(&h, n, HIGH_PERCENTILE) as f64 - *offset as f64;
-            (
-                p_lo,
-                p_hi,
-                lo as f64 - *offset as f64,
-                hi as f64 - *offset as f64,
-            )
+            int_voi(f, &h, idx.len() as u64, lo, hi)
         }
         Samples::Float(v) => {
             // Percentiles of a strided sample: exact enough and O(n) on a small copy.
@@ -130,10 +132,29 @@ pub(crate) fn choose_voi(f: &RawFrame) -> Voi {
             let b = *s.select_nth_unstable_by(k_hi, f32::total_cmp).1 as f64;
             let min = s.iter().copied().fold(f32::INFINITY, f32::min) as f64;
             let max = s.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
-            (a, b, min, max)
+            range_voi(f, a, b, min, max)
         }
-        Samples::Rgb(_) => return Voi::Range { lo: 0.0, hi: 255.0 },
+        Samples::Rgb(_) => Voi::Range { lo: 0.0, hi: 255.0 },
+    }
+}
+
+/// [`choose_voi`] of an integer frame whose stored-value histogram is known.
+fn int_voi(f: &RawFrame, h: &[u32], n: u64, lo: usize, hi: usize) -> Voi {
+    if let Some((centre, width)) = f.window {
+        return Voi::Linear { centre, width };
+    }
+    let offset = match f.samples {
+        Samples::Int { offset, .. } => offset as f64,
+        _ => 0.0,
     };
+    let p_lo = hist_quantile(h, n, LOW_PERCENTILE) as f64 - offset;
+    let p_hi = hist_quantile(h, n, HIGH_PERCENTILE) as f64 - offset;
+    range_voi(f, p_lo, p_hi, lo as f64 - offset, hi as f64 - offset)
+}
+
+/// The percentile window from stored values `a`, `b` (percentiles) and `min`, `max`.
+fn range_voi(f: &RawFrame, a: f64, b: f64, min: f64, max: f64) -> Voi {
+    let modality = |v: f64| v * f.slope + f.intercept;
     let (mut lo, mut hi) = (modality(a), modality(b));
     if lo > hi {
         std::mem::swap(&mut lo, &mut hi);
@@ -146,33 +167,65 @@ pub(crate) fn choose_voi(f: &RawFrame) -> Voi {
     Voi::Range { lo, hi }
 }
 
-/// The frame as 8-bit grey (for colour: luma) and, for colour frames, RGB.
-pub(crate) fn to_display(f: &RawFrame) -> (Vec<u8>, Option<Vec<u8>>) {
+/// A frame ready for the two outputs: 8-bit grey box-reduced by a factor `k`, the
+/// histogram of the full-resolution 8-bit grey frame (for the quality flags), and the
+/// full-resolution RGB of a colour frame.
+pub(crate) struct Display {
+    /// Size of `grey`.
+    pub width: usize,
+    pub height: usize,
+    pub grey: Vec<u8>,
+    /// Grey levels of the full-resolution frame.
+    pub levels: [u64; 256],
+    pub rgb: Option<Vec<u8>>,
+}
+
+/// The frame as 8-bit grey (for colour: luma), reduced by `k`x`k` box averaging, and, for
+/// colour frames, full-resolution RGB.
+///
+/// Integer frames make one pass for the stored-value histogram (it gives the percentiles,
+/// the occupied range and, through the lookup table, the grey levels of the full frame),
+/// then one pass that maps through the table and box-averages at once: the full-resolution
+/// grey frame is never built. Bit for bit what mapping and then reducing gives.
+pub(crate) fn to_display_reduced(f: &RawFrame, k: usize) -> Display {
+    let (w, h) = (f.width as usize, f.height as usize);
     let invert = f.monochrome1;
+    let mut levels = [0u64; 256];
+    let full = |grey: Vec<u8>, rgb: Option<Vec<u8>>, levels: [u64; 256]| {
+        let (width, height, grey) = super::resize::box_reduce(&grey, w, h, 1, k);
+        Display {
+            width,
+            height,
+            grey,
+            levels,
+            rgb,
+        }
+    };
     match &f.samples {
         Samples::Int { idx, offset } => {
-            let voi = choose_voi(f);
+            let (hist, lo, hi) = histogram(idx);
+            let voi = int_voi(f, &hist, idx.len() as u64, lo, hi);
             // Only the occupied range of the LUT is computed.
-            let (lo, hi) = idx
-                .iter()
-                .fold((u16::MAX, 0u16), |(a, b), &v| (a.min(v), b.max(v)));
             let mut lut = vec![0u8; 65536];
-            if lo <= hi {
-                for (i, v) in lut
-                    .iter_mut()
-                    .enumerate()
-                    .take(hi as usize + 1)
-                    .skip(lo as usize)
-                {
+            if !idx.is_empty() {
+                for (i, v) in lut.iter_mut().enumerate().take(hi + 1).skip(lo) {
                     let m = (i as f64 - *offset as f64) * f.slope + f.intercept;
                     *v = to_u8(voi.apply(m), invert);
+                    levels[*v as usize] += hist[i] as u64;
                 }
             }
-            (idx.iter().map(|&i| lut[i as usize]).collect(), None)
+            let (width, height, grey) = super::resize::box_reduce_lut(idx, &lut, w, h, k);
+            Display {
+                width,
+                height,
+                grey,
+                levels,
+                rgb: None,
+            }
         }
         Samples::Float(v) => {
             let voi = choose_voi(f);
-            let grey = v
+            let grey: Vec<u8> = v
                 .iter()
                 .map(|&x| {
                     let m = x as f64 * f.slope + f.intercept;
@@ -183,10 +236,22 @@ pub(crate) fn to_display(f: &RawFrame) -> (Vec<u8>, Option<Vec<u8>>) {
                     }
                 })
                 .collect();
-            (grey, None)
+            grey.iter().for_each(|&g| levels[g as usize] += 1);
+            full(grey, None, levels)
         }
-        Samples::Rgb(rgb) => (luma(rgb), Some(rgb.clone())),
+        Samples::Rgb(rgb) => {
+            let grey = luma(rgb);
+            grey.iter().for_each(|&g| levels[g as usize] += 1);
+            full(grey, Some(rgb.clone()), levels)
+        }
     }
+}
+
+/// The frame as 8-bit grey (for colour: luma) and, for colour frames, RGB.
+#[cfg(test)]
+pub(crate) fn to_display(f: &RawFrame) -> (Vec<u8>, Option<Vec<u8>>) {
+    let d = to_display_reduced(f, 1);
+    (d.grey, d.rgb)
 }
 
 /// ITU-R BT.601 luma 0.299/0.587/0.114 of interleaved RGB.
