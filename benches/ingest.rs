@@ -4,10 +4,11 @@
 //! same files to /dev/null).
 //!
 //! Run: `cargo bench --profile dev --bench ingest`
-//! Env: `RADCLUSTER_BENCH_FILES` (default 10000) sizes the copied folder, made once in
-//! `/tmp/radcluster-ingest-<N>` from `../shared/dicom` with fresh SOP Instance UIDs;
-//! `PEER_PYTHON` (default `/tmp/radcluster-bench-venv/bin/python`, made by
-//! `bash ../shared/bench/setup.sh`).
+//! Env: `RADCLUSTER_BENCH_FILES` (default 10000; 0 skips it) sizes the copied folder, made
+//! once in `/tmp/radcluster-ingest-<N>` from `../shared/dicom` with fresh SOP Instance UIDs;
+//! `RADCLUSTER_BENCH_ROUNDS_SMALL` (default 5) and `RADCLUSTER_BENCH_ROUNDS` (default 3):
+//! alternating rounds on `../shared/dicom` and on the copies; `PEER_PYTHON` (default
+//! `/tmp/radcluster-bench-venv/bin/python`, made by `bash ../shared/bench/setup.sh`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -158,34 +159,62 @@ fn run_peer(dir: &Path) -> Option<Peer> {
     })
 }
 
-fn bench_folder(label: &str, dir: &Path, pool: &rayon::ThreadPool) {
+/// `rounds` alternating rounds (radcluster, then the peer) on `dir`: the machine's speed
+/// drifts by tens of percent over minutes, so each round's pair is measured back to back
+/// and the best of each side is compared, as well as every round's own ratio.
+fn bench_folder(label: &str, dir: &Path, pool: &rayon::ThreadPool, rounds: usize) {
     let n_files = files_under(dir).len();
     let floor = read_floor(dir);
     // One untimed pass warms the page cache and the process for both sides alike.
     let _ = run_ours(dir, pool);
-    let ours = run_ours(dir, pool);
-    let peer = run_peer(dir);
-    let ours_ips = ours.images as f64 / ours.seconds;
     println!("\n## {label}: {} ({n_files} files)", dir.display());
-    println!("| measure | value |\n|---|---|");
-    println!("| raw read floor (cat to /dev/null) | {floor:.3} s |");
-    println!(
-        "| radcluster, scan + decode, {THREADS} threads | {:.3} s (scan {:.3} s), {} images ({} not decodable), **{ours_ips:.1} images/s** |",
-        ours.seconds, ours.scan_seconds, ours.images, ours.failed
-    );
-    println!(
-        "| radcluster / read floor | {:.1}x the floor's time |",
-        ours.seconds / floor.max(1e-9)
-    );
-    if let Some(p) = peer {
-        let peer_ips = p.images as f64 / p.seconds;
+    println!("raw read floor (cat to /dev/null): {floor:.3} s\n");
+    println!("| round | radcluster, scan + decode, {THREADS} threads | peer_ingest.py --threads {THREADS} | speed-up |");
+    println!("|---|---|---|---|");
+    let (mut best_ours, mut best_peer): (Option<f64>, Option<f64>) = (None, None);
+    let mut best_ours_run = None;
+    for round in 1..=rounds {
+        let ours = run_ours(dir, pool);
+        let peer = run_peer(dir);
+        let ours_ips = ours.images as f64 / ours.seconds;
+        let peer_cell = match &peer {
+            Some(p) => format!(
+                "{:.3} s, {} images, {:.1} images/s",
+                p.seconds,
+                p.images,
+                p.images as f64 / p.seconds
+            ),
+            None => "not run".into(),
+        };
+        let ratio = peer
+            .as_ref()
+            .map(|p| format!("{:.1}x", ours_ips / (p.images as f64 / p.seconds)))
+            .unwrap_or_default();
         println!(
-            "| peer_ingest.py --threads {THREADS} | {:.3} s, {} images, **{peer_ips:.1} images/s** |",
-            p.seconds, p.images
+            "| {round} | {:.3} s (scan {:.3} s), {} images ({} not decodable), {ours_ips:.1} images/s | {peer_cell} | {ratio} |",
+            ours.seconds, ours.scan_seconds, ours.images, ours.failed
         );
+        if best_ours.is_none_or(|b| ours_ips > b) {
+            best_ours = Some(ours_ips);
+            best_ours_run = Some(ours);
+        }
+        if let Some(p) = peer {
+            let ips = p.images as f64 / p.seconds;
+            if best_peer.is_none_or(|b| ips > b) {
+                best_peer = Some(ips);
+            }
+        }
+    }
+    if let (Some(o), Some(run)) = (best_ours, best_ours_run) {
         println!(
-            "| speed-up (images/s, radcluster / peer) | **{:.1}x** |",
-            ours_ips / peer_ips
+            "\nbest radcluster round: **{o:.1} images/s**, {:.1}x the read floor's time",
+            run.seconds / floor.max(1e-9)
+        );
+    }
+    if let (Some(o), Some(p)) = (best_ours, best_peer) {
+        println!(
+            "best peer round: **{p:.1} images/s**; best against best: **{:.1}x**",
+            o / p
         );
     }
 }
@@ -246,16 +275,34 @@ fn main() {
         load.trim()
     );
     let src = shared("dicom");
-    bench_folder("shared/dicom", &src, &pool);
+    let rounds = |var: &str, default: usize| {
+        std::env::var(var)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(default)
+    };
+    bench_folder(
+        "shared/dicom",
+        &src,
+        &pool,
+        rounds("RADCLUSTER_BENCH_ROUNDS_SMALL", 5),
+    );
     let n: usize = std::env::var("RADCLUSTER_BENCH_FILES")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(10_000);
     let copies = PathBuf::from(format!("/tmp/radcluster-ingest-{n}"));
-    let t = Instant::now();
-    make_copies(&src, &copies, n).expect("make the copied folder");
-    eprintln!("copied folder ready in {:.1} s", t.elapsed().as_secs_f64());
-    bench_folder(&format!("{n} copies"), &copies, &pool);
+    if n > 0 {
+        let t = Instant::now();
+        make_copies(&src, &copies, n).expect("make the copied folder");
+        eprintln!("copied folder ready in {:.1} s", t.elapsed().as_secs_f64());
+        bench_folder(
+            &format!("{n} copies"),
+            &copies,
+            &pool,
+            rounds("RADCLUSTER_BENCH_ROUNDS", 3),
+        );
+    }
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!("\nload average at end: {}", load.trim());
 }

@@ -622,13 +622,16 @@ fn from_le(obj: &DefaultDicomObject, p: &Props, data: &[u8]) -> Result<Samples, 
 /// `px` samples of `bps` (1 or 2) little-endian bytes each, through `f`.
 fn unpack(data: &[u8], px: usize, bps: usize, f: impl Fn(u32) -> u16) -> Vec<u16> {
     if bps == 1 {
-        data[..px].iter().map(|&b| f(b as u32)).collect()
-    } else {
-        data[..px * 2]
-            .chunks_exact(2)
-            .map(|c| f(u16::from_le_bytes([c[0], c[1]]) as u32))
-            .collect()
+        return data[..px].iter().map(|&b| f(b as u32)).collect();
     }
+    // One copy of the bytes, then one pass over whole u16 words: both vectorise (a
+    // per-sample `from_le_bytes` over byte pairs did not).
+    let mut out = vec![0u16; px];
+    bytemuck::cast_slice_mut::<u16, u8>(&mut out).copy_from_slice(&data[..px * 2]);
+    for v in &mut out {
+        *v = f(u16::from_le(*v) as u32);
+    }
+    out
 }
 
 /// PALETTE COLOR turns stored indices into RGB through the palette LUTs.
@@ -661,8 +664,10 @@ fn grey_or_palette(
     let [r, g, b] = luts;
     let (r, g, b) = (r?, g?, b?);
     // One table of RGB triples over the stored indices in use, then one lookup per pixel.
-    let lo = idx.iter().copied().min().unwrap_or(0) as usize;
-    let hi = idx.iter().copied().max().unwrap_or(0) as usize;
+    let (lo, hi) = idx
+        .iter()
+        .fold((u16::MAX, 0u16), |(a, b), &v| (a.min(v), b.max(v)));
+    let (lo, hi) = (lo.min(hi) as usize, hi as usize);
     let mut table = vec![[0u8; 3]; 65536];
     for (i, rgb) in table.iter_mut().enumerate().take(hi + 1).skip(lo) {
         let v = i as i32 - offset;

@@ -72,8 +72,15 @@ fn to_u8(y: f64, invert: bool) -> u8 {
 fn histogram(idx: &[u16]) -> (Vec<u32>, usize, usize) {
     // Two tables, for even and odd pixels: runs of one value (a black background) would
     // otherwise make every increment wait for the previous one to the same counter.
-    let mut h = vec![0u32; 65536];
-    let mut odd = vec![0u32; 65536];
+    // The tables span 0..=max only (a 12-bit frame touches 4096 counters, not 65536).
+    if idx.is_empty() {
+        return (vec![0], 0, 0);
+    }
+    // A fold, not `max()`: `max()` keeps the last of equal elements, which stops the
+    // compiler from vectorising it.
+    let max = idx.iter().fold(0u16, |a, &b| a.max(b));
+    let mut h = vec![0u32; max as usize + 1];
+    let mut odd = vec![0u32; max as usize + 1];
     let mut pairs = idx.chunks_exact(2);
     for p in &mut pairs {
         h[p[0] as usize] += 1;
