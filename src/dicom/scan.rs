@@ -222,11 +222,23 @@ fn sniff(head: &[u8]) -> Sniff {
 }
 
 fn read_head(path: &Path) -> std::io::Result<(Vec<u8>, u64, i64)> {
-    let f = File::open(path)?;
+    let mut f = File::open(path)?;
     let md = f.metadata()?;
-    // One read serves both the sniffing and the length check.
+    // One read serves both the sniffing and the length check: first a short one, which
+    // holds the whole header of most files; the rest of the checked length only when the
+    // element headers run past it before Pixel Data.
     let mut head = Vec::new();
-    f.take(LENGTH_CHECK_BYTES).read_to_end(&mut head)?;
+    (&mut f).take(FIRST_READ_BYTES).read_to_end(&mut head)?;
+    let header_inside = head.len() >= 132
+        && &head[128..132] == b"DICM"
+        && matches!(
+            layout::walk(&head, md.len(), 132, Start::Part10 { flip: false }),
+            Ok(Walk::PixelData { .. })
+        );
+    if head.len() as u64 == FIRST_READ_BYTES && !header_inside {
+        f.take(LENGTH_CHECK_BYTES - FIRST_READ_BYTES)
+            .read_to_end(&mut head)?;
+    }
     let mtime = md
         .modified()
         .ok()
@@ -340,6 +352,9 @@ const IMPLICIT_AFTER_META: &str = "implicit-after-meta";
 
 /// How much of a file [`check_lengths`] looks at: element headers beyond it are not checked.
 const LENGTH_CHECK_BYTES: u64 = 256 * 1024;
+
+/// The first read of a file's head; most headers end well inside it.
+const FIRST_READ_BYTES: u64 = 16 * 1024;
 
 /// Walk the element headers in `buf` (the first bytes of a file of `size` bytes) from
 /// `start` ([`layout::walk`]) and fail on the first header that cannot be right: an invalid
