@@ -221,7 +221,9 @@ fn sniff(head: &[u8]) -> Sniff {
     Sniff::NotDicom
 }
 
-fn read_head(path: &Path) -> std::io::Result<(Vec<u8>, u64, i64)> {
+/// The head of a file, its size and mtime, and whether the head is a Part 10 file whose
+/// element headers were already walked, without fault, up to Pixel Data.
+fn read_head(path: &Path) -> std::io::Result<(Vec<u8>, u64, i64, bool)> {
     let mut f = File::open(path)?;
     let md = f.metadata()?;
     // One read serves both the sniffing and the length check: first a short one, which
@@ -244,15 +246,16 @@ fn read_head(path: &Path) -> std::io::Result<(Vec<u8>, u64, i64)> {
         .ok()
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
         .map_or(0, |d| d.as_secs() as i64);
-    Ok((head, md.len(), mtime))
+    Ok((head, md.len(), mtime, header_inside))
 }
 
 fn read_one_inner(path: &Path) -> Result<Outcome, String> {
-    let (head, size, mtime) = read_head(path).map_err(|e| format!("cannot read: {e}"))?;
+    let (head, size, mtime, walked) = read_head(path).map_err(|e| format!("cannot read: {e}"))?;
     let sniffed = sniff(&head);
     // Whether `head` holds everything before Pixel Data (then it is parsed from memory).
-    let mut whole_header = head.len() as u64 == size;
+    let mut whole_header = walked || head.len() as u64 == size;
     match sniffed {
+        Sniff::Part10 if walked => {}
         Sniff::Part10 => {
             // A data set in implicit VR under a meta group that says explicit is read so
             // directly (`read_mislabelled_implicit`): read as explicit, a value's bytes
@@ -633,7 +636,7 @@ mod tests {
         start: usize,
         ts: Option<&str>,
     ) -> Result<(), String> {
-        let (head, _, _) = read_head(path).map_err(|e| e.to_string())?;
+        let (head, _, _, _) = read_head(path).map_err(|e| e.to_string())?;
         check_lengths(&head, size, start, ts)
             .map(|_| ())
             .map_err(|e| format!("corrupt DICOM: {e}"))

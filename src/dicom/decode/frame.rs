@@ -286,12 +286,21 @@ pub(crate) fn decode(
                 // For the small outputs, JPEG 2000 is decoded by the jpeg2k module, at a
                 // reduced resolution where the codestream allows (the viewer takes
                 // dicom-pixeldata's full-resolution path below).
+                // A jpeg2k failure falls back to dicom-pixeldata; if that fails too, the
+                // jpeg2k message (OpenJPEG's own words) is the one reported.
+                let mut j2k_error = None;
                 let reduced = match (&data, target_long) {
                     (Some(d), Some(t)) if is_j2k(&ts) && p.bits_allocated <= 16 => {
                         let reduce = j2k::reduction_for(p.rows.max(p.cols), t);
-                        guarded(|| j2k::decode(d, reduce))?.ok()
+                        guarded(|| j2k::decode(d, reduce))?
+                            .map_err(|e| j2k_error = Some(e))
+                            .ok()
                     }
                     _ => None,
+                };
+                let j2k_error = |e: DecodeError| match &j2k_error {
+                    Some(m) => DecodeError::Corrupt(format!("JPEG 2000: {m}")),
+                    None => e,
                 };
                 if let Some(j) = reduced {
                     p.cols = j.width;
@@ -340,7 +349,7 @@ pub(crate) fn decode(
                                     vec![d.into_owned()],
                                 )),
                             ));
-                            via_pixeldata(&one, &p, 0)?
+                            via_pixeldata(&one, &p, 0).map_err(j2k_error)?
                         }
                         None if opened.pixel.is_some() => {
                             let mut whole = obj.clone();
