@@ -171,51 +171,45 @@ fn bench_folder(label: &str, dir: &Path, pool: &rayon::ThreadPool, rounds: usize
     println!("raw read floor (cat to /dev/null): {floor:.3} s\n");
     println!("| round | radcluster, scan + decode, {THREADS} threads | peer_ingest.py --threads {THREADS} | speed-up |");
     println!("|---|---|---|---|");
-    let (mut best_ours, mut best_peer): (Option<f64>, Option<f64>) = (None, None);
-    let mut best_ours_run = None;
+    // The best round of each side, as (images/s, seconds).
+    let mut best_ours: Option<(f64, f64)> = None;
+    let mut best_peer: Option<f64> = None;
     for round in 1..=rounds {
         let ours = run_ours(dir, pool);
         let peer = run_peer(dir);
         let ours_ips = ours.images as f64 / ours.seconds;
-        let peer_cell = match &peer {
-            Some(p) => format!(
-                "{:.3} s, {} images, {:.1} images/s",
-                p.seconds,
-                p.images,
-                p.images as f64 / p.seconds
-            ),
-            None => "not run".into(),
+        let peer_ips = peer.as_ref().map(|p| p.images as f64 / p.seconds);
+        let peer_cell = match (&peer, peer_ips) {
+            (Some(p), Some(ips)) => {
+                format!("{:.3} s, {} images, {ips:.1} images/s", p.seconds, p.images)
+            }
+            _ => "not run".into(),
         };
-        let ratio = peer
-            .as_ref()
-            .map(|p| format!("{:.1}x", ours_ips / (p.images as f64 / p.seconds)))
+        let ratio = peer_ips
+            .map(|ips| format!("{:.1}x", ours_ips / ips))
             .unwrap_or_default();
         println!(
             "| {round} | {:.3} s (scan {:.3} s), {} images ({} not decodable), {ours_ips:.1} images/s | {peer_cell} | {ratio} |",
             ours.seconds, ours.scan_seconds, ours.images, ours.failed
         );
-        if best_ours.is_none_or(|b| ours_ips > b) {
-            best_ours = Some(ours_ips);
-            best_ours_run = Some(ours);
+        if best_ours.is_none_or(|(b, _)| ours_ips > b) {
+            best_ours = Some((ours_ips, ours.seconds));
         }
-        if let Some(p) = peer {
-            let ips = p.images as f64 / p.seconds;
-            if best_peer.is_none_or(|b| ips > b) {
-                best_peer = Some(ips);
-            }
+        if let Some(ips) = peer_ips.filter(|&ips| best_peer.is_none_or(|b| ips > b)) {
+            best_peer = Some(ips);
         }
     }
-    if let (Some(o), Some(run)) = (best_ours, best_ours_run) {
+    if let Some((o, seconds)) = best_ours {
         println!(
             "\nbest radcluster round: **{o:.1} images/s**, {:.1}x the read floor's time",
-            run.seconds / floor.max(1e-9)
+            seconds / floor.max(1e-9)
         );
-    }
-    if let (Some(o), Some(p)) = (best_ours, best_peer) {
-        println!(
-            "best peer round: **{p:.1} images/s**; best against best: **{:.1}x**",
-            o / p
-        );
+        if let Some(p) = best_peer {
+            println!(
+                "best peer round: **{p:.1} images/s**; best against best: **{:.1}x**",
+                o / p
+            );
+        }
     }
 }
 

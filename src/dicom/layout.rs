@@ -348,8 +348,24 @@ pub(crate) enum PixelData<'a> {
     },
 }
 
-/// Read the Pixel Data element whose header starts at `pos` (from [`walk`]), in a little
-/// endian data set. A native value cut short by the end of the file is returned cut short
+/// Where the defined-length (native) Pixel Data value whose header starts at `pos` ends;
+/// `None` for encapsulated pixels or a value cut short by the end of `bytes`.
+pub(crate) fn native_end(bytes: &[u8], pos: usize, enc: Enc) -> Option<usize> {
+    let w = Walker {
+        buf: bytes,
+        size: bytes.len() as u64,
+    };
+    let Ok(Step::Header(h)) = w.header(pos, enc) else {
+        return None;
+    };
+    if h.len == u32::MAX {
+        return None;
+    }
+    let end = pos + h.len_at + h.len as usize;
+    (end <= bytes.len()).then_some(end)
+}
+
+/// Read the Pixel Data element whose header starts at `pos` (from [`walk`]). A native value cut short by the end of the file is returned cut short
 /// (the frame decoder names what is missing); broken encapsulation is an error.
 pub(crate) fn pixel_data(bytes: &[u8], pos: usize, enc: Enc) -> Result<PixelData<'_>, String> {
     let w = Walker {
@@ -452,6 +468,8 @@ mod tests {
             PixelData::Native(v) => assert_eq!(v, &[9, 0, 8, 0]),
             other => panic!("{other:?}"),
         }
+        assert_eq!(native_end(&b, at, Enc::ExplicitLe), Some(b.len()));
+        assert_eq!(native_end(&b[..b.len() - 1], at, Enc::ExplicitLe), None);
     }
 
     #[test]

@@ -217,7 +217,6 @@ pub(crate) fn decode(
         .trim_end_matches('\0')
         .to_string();
     let big_endian = ts == super::open::EXPLICIT_VR_BIG_ENDIAN;
-    let px = p.rows as usize * p.cols as usize;
     let pixels = match &opened.pixel {
         // Read in place: only little-endian data sets are.
         Some(PixelData::Native(bytes)) => Pixels::Native(Cow::Borrowed(bytes)),
@@ -266,108 +265,15 @@ pub(crate) fn decode(
                 from_le(obj, &p, data)?
             }
         }
-        Pixels::Fragments { offsets, fragments } => {
-            if ts == uids::RLE_LOSSLESS {
-                let data = frame_fragments(&fragments, offsets, p.frames, index)?;
-                let bps = (p.bits_allocated / 8).max(1) as usize;
-                let out = rle::decode_frame(&data, px, p.spp as usize, bps)
-                    .map_err(DecodeError::Corrupt)?;
-                p.planar = 0;
-                from_le(obj, &p, &out)?
-            } else if ts == uids::ENCAPSULATED_UNCOMPRESSED_EXPLICIT_VR_LITTLE_ENDIAN {
-                let data = frame_fragments(&fragments, offsets, p.frames, index)?;
-                let size = native_frame_bits(&p) / 8;
-                let d = data
-                    .get(..size)
-                    .ok_or_else(|| short(data.len(), size, index))?;
-                from_le(obj, &p, d)?
-            } else {
-                let data = frame_fragments(&fragments, offsets, p.frames, index).ok();
-                // For the small outputs, JPEG 2000 is decoded by the jpeg2k module, at a
-                // reduced resolution where the codestream allows (the viewer takes
-                // dicom-pixeldata's full-resolution path below).
-                // A jpeg2k failure falls back to dicom-pixeldata; if that fails too, the
-                // jpeg2k message (OpenJPEG's own words) is the one reported.
-                let mut j2k_error = None;
-                let reduced = match (&data, target_long) {
-                    (Some(d), Some(t)) if is_j2k(&ts) && p.bits_allocated <= 16 => {
-                        let reduce = j2k::reduction_for(p.rows.max(p.cols), t);
-                        guarded(|| j2k::decode(d, reduce))?
-                            .map_err(|e| j2k_error = Some(e))
-                            .ok()
-                    }
-                    _ => None,
-                };
-                let j2k_error = |e: DecodeError| match &j2k_error {
-                    Some(m) => DecodeError::Corrupt(format!("JPEG 2000: {m}")),
-                    None => e,
-                };
-                if let Some(j) = reduced {
-                    p.cols = j.width;
-                    p.rows = j.height;
-                    from_j2k(obj, &p, j)?
-                } else {
-                    match data {
-                        Some(d) if is_jpeg_dct(&ts) && jpeg12::needs_12bit(&d) => {
-                            let j = guarded(|| jpeg12::decode(&d))?
-                                .map_err(|e| DecodeError::Corrupt(format!("12-bit JPEG: {e}")))?;
-                            if j.width != p.cols || j.height != p.rows {
-                                return Err(DecodeError::Corrupt(format!(
-                                    "JPEG is {}x{}, header says {}x{}",
-                                    j.width, j.height, p.cols, p.rows
-                                )));
-                            }
-                            let mut q = p.clone();
-                            q.spp = j.spp;
-                            q.bits_allocated = 16;
-                            q.bits_stored = q.bits_stored.min(12);
-                            q.high_bit = q.bits_stored - 1;
-                            q.signed = false;
-                            q.planar = 0;
-                            if j.spp == 3 {
-                                q.pi = "RGB".into();
-                            }
-                            let bytes: Vec<u8> =
-                                j.samples.iter().flat_map(|v| v.to_le_bytes()).collect();
-                            from_le(obj, &q, &bytes)?
-                        }
-                        Some(d) => {
-                            // dicom-pixeldata decodes from an object: give it a copy that
-                            // holds this one frame (a multi-frame file's other frames are
-                            // neither copied nor decoded).
-                            let mut one = obj.clone();
-                            one.put(DataElement::new(
-                                tags::NUMBER_OF_FRAMES,
-                                VR::IS,
-                                PrimitiveValue::from("1"),
-                            ));
-                            one.put(DataElement::new(
-                                tags::PIXEL_DATA,
-                                VR::OB,
-                                Value::from(PixelFragmentSequence::new(
-                                    Vec::<u32>::new(),
-                                    vec![d.into_owned()],
-                                )),
-                            ));
-                            via_pixeldata(&one, &p, 0).map_err(j2k_error)?
-                        }
-                        None if opened.pixel.is_some() => {
-                            let mut whole = obj.clone();
-                            whole.put(DataElement::new(
-                                tags::PIXEL_DATA,
-                                VR::OB,
-                                Value::from(PixelFragmentSequence::new(
-                                    offsets.to_vec(),
-                                    fragments.iter().map(|f| f.to_vec()).collect::<Vec<_>>(),
-                                )),
-                            ));
-                            via_pixeldata(&whole, &p, index)?
-                        }
-                        None => via_pixeldata(obj, &p, index)?,
-                    }
-                }
-            }
-        }
+        Pixels::Fragments { offsets, fragments } => encapsulated(
+            obj,
+            &mut p,
+            &ts,
+            (offsets, &fragments),
+            index,
+            target_long,
+            opened.pixel.is_some(),
+        )?,
     };
 
     let slope = functional_float(
@@ -398,6 +304,123 @@ pub(crate) fn decode(
         window: centre.zip(width).filter(|(_, w)| *w >= 1.0),
         monochrome1: p.pi == "MONOCHROME1",
     })
+}
+
+/// Samples of frame `index` out of encapsulated `(offsets, fragments)`. `in_place`: the
+/// fragments were read from the file's bytes, so `obj` holds no Pixel Data for
+/// dicom-pixeldata. May change `p` (the size of a reduced JPEG 2000 decode, planar
+/// configuration).
+fn encapsulated(
+    obj: &DefaultDicomObject,
+    p: &mut Props,
+    ts: &str,
+    (offsets, fragments): (&[u32], &[&[u8]]),
+    index: u32,
+    target_long: Option<u32>,
+    in_place: bool,
+) -> Result<Samples, DecodeError> {
+    let px = p.rows as usize * p.cols as usize;
+    if ts == uids::RLE_LOSSLESS {
+        let data = frame_fragments(fragments, offsets, p.frames, index)?;
+        let bps = (p.bits_allocated / 8).max(1) as usize;
+        let out =
+            rle::decode_frame(&data, px, p.spp as usize, bps).map_err(DecodeError::Corrupt)?;
+        p.planar = 0;
+        return from_le(obj, p, &out);
+    }
+    if ts == uids::ENCAPSULATED_UNCOMPRESSED_EXPLICIT_VR_LITTLE_ENDIAN {
+        let data = frame_fragments(fragments, offsets, p.frames, index)?;
+        let size = native_frame_bits(p) / 8;
+        let d = data
+            .get(..size)
+            .ok_or_else(|| short(data.len(), size, index))?;
+        return from_le(obj, p, d);
+    }
+    let data = frame_fragments(fragments, offsets, p.frames, index).ok();
+    // For the small outputs, JPEG 2000 is decoded by the jpeg2k module, at a reduced
+    // resolution where the codestream allows; the viewer (no `target_long`) takes
+    // dicom-pixeldata's full-resolution path. A jpeg2k failure falls back to
+    // dicom-pixeldata too; if that fails as well, OpenJPEG's own message is reported.
+    let mut j2k_error = None;
+    if let (Some(d), Some(t)) = (&data, target_long) {
+        if is_j2k(ts) && p.bits_allocated <= 16 {
+            let reduce = j2k::reduction_for(p.rows.max(p.cols), t);
+            match guarded(|| j2k::decode(d, reduce))? {
+                Ok(j) => {
+                    p.cols = j.width;
+                    p.rows = j.height;
+                    return from_j2k(obj, p, j);
+                }
+                Err(e) => j2k_error = Some(e),
+            }
+        }
+    }
+    let j2k_error = |e: DecodeError| match &j2k_error {
+        Some(m) => DecodeError::Corrupt(format!("JPEG 2000: {m}")),
+        None => e,
+    };
+    match data {
+        Some(d) if is_jpeg_dct(ts) && jpeg12::needs_12bit(&d) => {
+            let j = guarded(|| jpeg12::decode(&d))?
+                .map_err(|e| DecodeError::Corrupt(format!("12-bit JPEG: {e}")))?;
+            if j.width != p.cols || j.height != p.rows {
+                return Err(DecodeError::Corrupt(format!(
+                    "JPEG is {}x{}, header says {}x{}",
+                    j.width, j.height, p.cols, p.rows
+                )));
+            }
+            let mut q = p.clone();
+            q.spp = j.spp;
+            q.bits_allocated = 16;
+            q.bits_stored = q.bits_stored.min(12);
+            q.high_bit = q.bits_stored - 1;
+            q.signed = false;
+            q.planar = 0;
+            if j.spp == 3 {
+                q.pi = "RGB".into();
+            }
+            let bytes: Vec<u8> = j.samples.iter().flat_map(|v| v.to_le_bytes()).collect();
+            from_le(obj, &q, &bytes)
+        }
+        // dicom-pixeldata decodes from an object: give it a copy that holds this one
+        // frame (a multi-frame file's other frames are neither copied nor decoded).
+        Some(d) => via_pixeldata(
+            &with_fragments(obj, vec![], vec![d.into_owned()], true),
+            p,
+            0,
+        )
+        .map_err(j2k_error),
+        // The frame could not be found among the fragments: let dicom-pixeldata look.
+        None if in_place => {
+            let all = fragments.iter().map(|f| f.to_vec()).collect();
+            via_pixeldata(&with_fragments(obj, offsets.to_vec(), all, false), p, index)
+        }
+        None => via_pixeldata(obj, p, index),
+    }
+}
+
+/// A copy of `obj` with these encapsulated fragments as its Pixel Data (and, with
+/// `one_frame`, Number of Frames 1).
+fn with_fragments(
+    obj: &DefaultDicomObject,
+    offsets: Vec<u32>,
+    fragments: Vec<Vec<u8>>,
+    one_frame: bool,
+) -> DefaultDicomObject {
+    let mut copy = obj.clone();
+    if one_frame {
+        copy.put(DataElement::new(
+            tags::NUMBER_OF_FRAMES,
+            VR::IS,
+            PrimitiveValue::from("1"),
+        ));
+    }
+    copy.put(DataElement::new(
+        tags::PIXEL_DATA,
+        VR::OB,
+        Value::from(PixelFragmentSequence::new(offsets, fragments)),
+    ));
+    copy
 }
 
 fn is_j2k(ts: &str) -> bool {

@@ -139,39 +139,27 @@ pub(crate) fn open_bytes(bytes: &[u8]) -> Result<Opened<'_>, DecodeError> {
             pixel: None,
             inferred: false,
         }),
-        Err(e) => cut_after_pixel_data(bytes)
-            .and_then(|end| {
-                OpenFileOptions::new()
-                    .read_preamble(ReadPreamble::Never)
-                    .from_reader(&bytes[at..end])
-                    .ok()
-            })
-            .map(|obj| Opened {
-                obj,
-                pixel: None,
-                inferred: false,
-            })
-            .or_else(|| mismatched_vr(&bytes[at..]))
-            .ok_or_else(|| DecodeError::Corrupt(format!("cannot parse DICOM file: {e}"))),
+        // Trailing bytes that are not DICOM (zero padding, junk) after native pixels: parse
+        // up to the end of the Pixel Data value only.
+        Err(e) => match walked {
+            Walk::PixelData { pos, enc } => layout::native_end(bytes, pos, enc),
+            _ => None,
+        }
+        .filter(|&end| end < bytes.len())
+        .and_then(|end| {
+            OpenFileOptions::new()
+                .read_preamble(ReadPreamble::Never)
+                .from_reader(&bytes[at..end])
+                .ok()
+        })
+        .map(|obj| Opened {
+            obj,
+            pixel: None,
+            inferred: false,
+        })
+        .or_else(|| mismatched_vr(&bytes[at..]))
+        .ok_or_else(|| DecodeError::Corrupt(format!("cannot parse DICOM file: {e}"))),
     }
-}
-
-/// Where native (defined-length) little-endian Pixel Data ends, so that trailing bytes
-/// that are not DICOM (zero padding, junk) can be cut off before parsing.
-fn cut_after_pixel_data(bytes: &[u8]) -> Option<usize> {
-    const TAG: [u8; 4] = [0xE0, 0x7F, 0x10, 0x00];
-    let pos = bytes.windows(4).rposition(|w| w == TAG)?;
-    let h = bytes.get(pos..pos + 12)?;
-    let (header, len) = if &h[4..6] == b"OW" || &h[4..6] == b"OB" {
-        (12, u32::from_le_bytes([h[8], h[9], h[10], h[11]]))
-    } else {
-        (8, u32::from_le_bytes([h[4], h[5], h[6], h[7]]))
-    };
-    if len == u32::MAX {
-        return None;
-    }
-    let end = pos + header + len as usize;
-    (end < bytes.len()).then_some(end)
 }
 
 /// Some writers declare explicit VR in the meta group but encode the data set in implicit

@@ -117,9 +117,9 @@ pub(crate) fn choose_voi(f: &RawFrame) -> Voi {
         return Voi::Linear { centre, width };
     }
     match &f.samples {
-        Samples::Int { idx, .. } => {
+        Samples::Int { idx, offset } => {
             let (h, lo, hi) = histogram(idx);
-            int_voi(f, &h, idx.len() as u64, lo, hi)
+            int_voi(f, *offset, &h, idx.len() as u64, lo, hi)
         }
         Samples::Float(v) => {
             // Percentiles of a strided sample: exact enough and O(n) on a small copy.
@@ -145,15 +145,13 @@ pub(crate) fn choose_voi(f: &RawFrame) -> Voi {
     }
 }
 
-/// [`choose_voi`] of an integer frame whose stored-value histogram is known.
-fn int_voi(f: &RawFrame, h: &[u32], n: u64, lo: usize, hi: usize) -> Voi {
+/// [`choose_voi`] of an integer frame (stored values `idx - offset`) whose stored-value
+/// histogram `h` over `n` pixels, occupying `lo..=hi`, is known.
+fn int_voi(f: &RawFrame, offset: i32, h: &[u32], n: u64, lo: usize, hi: usize) -> Voi {
     if let Some((centre, width)) = f.window {
         return Voi::Linear { centre, width };
     }
-    let offset = match f.samples {
-        Samples::Int { offset, .. } => offset as f64,
-        _ => 0.0,
-    };
+    let offset = offset as f64;
     let p_lo = hist_quantile(h, n, LOW_PERCENTILE) as f64 - offset;
     let p_hi = hist_quantile(h, n, HIGH_PERCENTILE) as f64 - offset;
     range_voi(f, p_lo, p_hi, lo as f64 - offset, hi as f64 - offset)
@@ -211,7 +209,7 @@ pub(crate) fn to_display_reduced(f: &RawFrame, k: usize) -> Display {
     match &f.samples {
         Samples::Int { idx, offset } => {
             let (hist, lo, hi) = histogram(idx);
-            let voi = int_voi(f, &hist, idx.len() as u64, lo, hi);
+            let voi = int_voi(f, *offset, &hist, idx.len() as u64, lo, hi);
             // Only the occupied range of the LUT is computed.
             let mut lut = vec![0u8; 65536];
             if !idx.is_empty() {
