@@ -14,10 +14,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use rayon::prelude::*;
-
-use radcluster::dicom::decode::decode_file;
+use radcluster::dicom::decode::{decode_cost, decode_file};
 use radcluster::dicom::scan::scan_headers;
+use radcluster::pipeline::par_map_costliest_first;
 use radcluster::{Cancel, Progress};
 
 const THREADS: usize = 2;
@@ -111,14 +110,13 @@ fn run_ours(dir: &Path, pool: &rayon::ThreadPool) -> Ours {
         let t = Instant::now();
         let report = scan_headers(dir, &Progress::new(), &Cancel::new()).expect("scan");
         let scan_seconds = t.elapsed().as_secs_f64();
-        let ok: Vec<bool> = report
-            .images
-            .par_iter()
-            .map(|rec| match decode_file(&rec.path) {
+        // As `radcluster scan` does it (pipeline::scan).
+        let ok: Vec<bool> = par_map_costliest_first(&report.images, decode_cost, |rec| {
+            match decode_file(&rec.path) {
                 Ok(d) => d.model_input.len() == 224 * 224 && d.thumbnail.width() > 0,
                 Err(_) => false,
-            })
-            .collect();
+            }
+        });
         let images = ok.iter().filter(|&&b| b).count();
         Ours {
             seconds: t.elapsed().as_secs_f64(),

@@ -162,18 +162,15 @@ pub fn scan(
     let mut report = scan::scan_headers(dir, progress, cancel)?;
     if decode_pixels {
         progress.stage("Decoding", report.images.len() as u64);
-        let results: Vec<Result<Result<crate::dicom::QualityFlags, String>, Cancelled>> = report
-            .images
-            .par_iter()
-            .map(|r| {
+        let results: Vec<Result<Result<crate::dicom::QualityFlags, String>, Cancelled>> =
+            par_map_costliest_first(&report.images, decode::decode_cost, |r| {
                 cancel.check()?;
                 let out = decode::decode_file(&r.path)
                     .map(|d| d.quality)
                     .map_err(|e| e.to_string());
                 progress.inc(1);
                 Ok(out)
-            })
-            .collect();
+            });
         let mut kept = Vec::with_capacity(report.images.len());
         for (mut rec, res) in std::mem::take(&mut report.images).into_iter().zip(results) {
             match res? {
@@ -191,6 +188,26 @@ pub fn scan(
     }
     report.seconds = start.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// `f` over `items` on the current rayon pool, results in the order of `items`. Threads
+/// take the items one at a time, the costliest (by `cost`) first: in rayon's usual split
+/// of the list into halves, one large file near the end can keep a single core busy
+/// after the rest is done (on `../shared/dicom`, a 19 ms file against 150 ms in all).
+pub fn par_map_costliest_first<T: Sync, R: Send>(
+    items: &[T],
+    cost: impl Fn(&T) -> u64,
+    f: impl Fn(&T) -> R + Sync + Send,
+) -> Vec<R> {
+    let mut order: Vec<usize> = (0..items.len()).collect();
+    order.sort_by_cached_key(|&i| std::cmp::Reverse(cost(&items[i])));
+    let mut done: Vec<(usize, R)> = order
+        .into_iter()
+        .par_bridge()
+        .map(|i| (i, f(&items[i])))
+        .collect();
+    done.sort_unstable_by_key(|&(i, _)| i);
+    done.into_iter().map(|(_, r)| r).collect()
 }
 
 /// Output of [`embed_folder`]: one row per embedded image, all aligned with `records`.
@@ -759,4 +776,34 @@ pub fn spawn_with(
         log::error!("cannot start the pipeline thread: {e}");
     }
     rx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::par_map_costliest_first;
+
+    #[test]
+    fn costliest_first_keeps_the_input_order_of_results() {
+        let items: Vec<u64> = (0..500).map(|i| (i * 7919) % 1000).collect();
+        let started = std::sync::Mutex::new(Vec::new());
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        let out = pool.install(|| {
+            par_map_costliest_first(
+                &items,
+                |&c| c,
+                |&c| {
+                    started.lock().unwrap().push(c);
+                    c * 2
+                },
+            )
+        });
+        assert_eq!(out, items.iter().map(|c| c * 2).collect::<Vec<_>>());
+        // one thread takes them strictly costliest first
+        let started = started.into_inner().unwrap();
+        assert!(started.windows(2).all(|w| w[0] >= w[1]));
+        assert_eq!(started.len(), items.len());
+    }
 }
