@@ -104,18 +104,21 @@ pub fn decode_cost(rec: &super::InstanceRecord) -> u64 {
         _ => 1,
     };
     let samples = rec.rows as u64 * rec.cols as u64 * spp;
+    use dicom_dictionary_std::uids;
     let ts = rec.transfer_syntax.as_str();
     match ts {
-        // JPEG 2000 (and HTJ2K): decoded at reduced resolution, a large fixed part.
-        _ if ts.starts_with("1.2.840.10008.1.2.4.9")
-            || ts.starts_with("1.2.840.10008.1.2.4.20") =>
-        {
-            8_000_000 + samples * 5 / 2
-        }
-        "1.2.840.10008.1.2.4.80" | "1.2.840.10008.1.2.4.81" => samples * 18, // JPEG-LS
-        "1.2.840.10008.1.2.4.57" | "1.2.840.10008.1.2.4.70" => samples * 11, // JPEG lossless
-        _ if ts.starts_with("1.2.840.10008.1.2.4.") => samples * 5,          // other JPEG
-        _ => samples * 2,                                                    // native, deflate, RLE
+        // JPEG 2000 and HTJ2K: decoded at reduced resolution, a large fixed part.
+        uids::JPEG2000_LOSSLESS
+        | uids::JPEG2000
+        | uids::JPEG2000MC_LOSSLESS
+        | uids::JPEG2000MC
+        | uids::HTJ2K_LOSSLESS
+        | uids::HTJ2K_LOSSLESS_RPCL
+        | uids::HTJ2K => 8_000_000 + samples * 5 / 2,
+        uids::JPEGLS_LOSSLESS | uids::JPEGLS_NEAR_LOSSLESS => samples * 18,
+        uids::JPEG_LOSSLESS | uids::JPEG_LOSSLESS_SV1 => samples * 11,
+        _ if ts.starts_with("1.2.840.10008.1.2.4.") => samples * 5, // other JPEG
+        _ => samples * 2,                                           // native, deflate, RLE
     }
 }
 
@@ -366,5 +369,27 @@ mod tests {
         // pure red in YCbCr full range: Y 76.245, Cb 84.972, Cr 255.5
         assert_eq!(frame::ybr_to_rgb(76.245, 84.972, 255.5, false), [255, 0, 0]);
         assert_eq!(frame::ybr_to_rgb(16.0, 128.0, 128.0, true), [0, 0, 0]);
+    }
+
+    #[test]
+    fn decode_cost_orders_by_codec_and_size() {
+        let rec = |ts: &str, rows: u32, pi: &str| crate::dicom::InstanceRecord {
+            transfer_syntax: ts.into(),
+            rows,
+            cols: rows,
+            photometric_interpretation: pi.into(),
+            ..Default::default()
+        };
+        let native = decode_cost(&rec("1.2.840.10008.1.2.1", 512, "MONOCHROME2"));
+        assert_eq!(native, 512 * 512 * 2);
+        assert_eq!(
+            decode_cost(&rec("1.2.840.10008.1.2.1", 512, "RGB")),
+            3 * native
+        );
+        // the same frame compressed costs more, JPEG 2000 most of all for small frames
+        let jls = decode_cost(&rec("1.2.840.10008.1.2.4.80", 512, "MONOCHROME2"));
+        let j2k = decode_cost(&rec("1.2.840.10008.1.2.4.90", 512, "MONOCHROME2"));
+        assert!(native < jls && jls < j2k);
+        assert!(decode_cost(&rec("1.2.840.10008.1.2.1", 4096, "MONOCHROME2")) > jls);
     }
 }
