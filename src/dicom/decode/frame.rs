@@ -16,7 +16,7 @@ use dicom_object::DefaultDicomObject;
 use dicom_pixeldata::PixelDecoder;
 
 use super::open::Opened;
-use super::{j2k, jpeg12, rle, DecodeError};
+use super::{j2k, jpeg12, rle, round_to_u8_f32, DecodeError};
 use crate::dicom::layout::PixelData;
 
 /// Frames with more pixels than this are refused (a corrupt Rows/Columns pair).
@@ -432,11 +432,15 @@ fn from_j2k(obj: &DefaultDicomObject, p: &Props, j: j2k::J2kFrame) -> Result<Sam
     if j.spp == 3 {
         // The decoder applies the inverse component transform (YBR_ICT/RCT): RGB.
         let max = ((1u64 << p.bits_stored.min(16)) - 1) as f32;
-        let rgb = j
-            .samples
-            .iter()
-            .map(|&v| (v.max(0) as f32 * 255.0 / max).round().min(255.0) as u8)
-            .collect();
+        let rgb = if p.bits_stored == 8 {
+            // v * 255 / 255 is v exactly: the same bytes as the scaling below.
+            j.samples.iter().map(|&v| v.clamp(0, 255) as u8).collect()
+        } else {
+            j.samples
+                .iter()
+                .map(|&v| round_to_u8_f32(v.max(0) as f32 * 255.0 / max))
+                .collect()
+        };
         return Ok(Samples::Rgb(rgb));
     }
     let s = if p.signed {
@@ -913,7 +917,7 @@ fn colour(p: &Props, data: &[u8], px: usize) -> Result<Vec<u8>, DecodeError> {
         let [a, b, c] = [0, 1, 2].map(|s| (sample(pix, s) as f32 * scale).min(255.0));
         match kind {
             Some(partial) => out.extend_from_slice(&ybr_to_rgb(a, b, c, partial)),
-            None => out.extend_from_slice(&[a.round() as u8, b.round() as u8, c.round() as u8]),
+            None => out.extend_from_slice(&[a, b, c].map(round_to_u8_f32)),
         }
     }
     Ok(out)
@@ -933,5 +937,5 @@ pub(crate) fn ybr_to_rgb(y: f32, cb: f32, cr: f32, partial: bool) -> [u8; 3] {
     let r = y + 1.402 * cr;
     let g = y - 0.344_136 * cb - 0.714_136 * cr;
     let b = y + 1.772 * cb;
-    [r, g, b].map(|v| v.round().clamp(0.0, 255.0) as u8)
+    [r, g, b].map(round_to_u8_f32)
 }

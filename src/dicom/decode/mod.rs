@@ -79,6 +79,25 @@ pub struct FullFrame {
     pub monochrome1: bool,
 }
 
+/// `x.round().clamp(0.0, 255.0) as u8` (NaN to 0), without the libm call that `round`
+/// is on the x86-64 baseline (no SSE4.1 `roundsd`): after the clamp, truncation is the
+/// floor and `x - t` is exact. It was a tenth of the time of a wide-range 16-bit frame,
+/// in the lookup table over its stored values.
+#[inline]
+pub(crate) fn round_to_u8(x: f64) -> u8 {
+    let c = x.clamp(0.0, 255.0);
+    let t = c as i32;
+    (t + (c - t as f64 >= 0.5) as i32) as u8
+}
+
+/// [`round_to_u8`] of an `f32`.
+#[inline]
+pub(crate) fn round_to_u8_f32(x: f32) -> u8 {
+    let c = x.clamp(0.0, 255.0);
+    let t = c as i32;
+    (t + (c - t as f32 >= 0.5) as i32) as u8
+}
+
 /// Decode frame `frame` of `path` (read fully), with any third-party panic as an error.
 fn raw_frame(
     path: &Path,
@@ -222,7 +241,7 @@ pub fn render_window(frame: &FullFrame, centre: f64, width: f64) -> Vec<u8> {
     if let Some(grey) = &frame.grey {
         let width = width.max(1.0);
         for &v in grey.iter().take(n) {
-            let mut g = (voi_linear(v as f64, centre, width) * 255.0).round() as u8;
+            let mut g = round_to_u8(voi_linear(v as f64, centre, width) * 255.0);
             if frame.monochrome1 {
                 g = 255 - g;
             }
@@ -369,6 +388,34 @@ mod tests {
         // pure red in YCbCr full range: Y 76.245, Cb 84.972, Cr 255.5
         assert_eq!(frame::ybr_to_rgb(76.245, 84.972, 255.5, false), [255, 0, 0]);
         assert_eq!(frame::ybr_to_rgb(16.0, 128.0, 128.0, true), [0, 0, 0]);
+    }
+
+    #[test]
+    fn byte_rounding_equals_round_then_clamp() {
+        let mut xs: Vec<f64> = vec![
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            -0.0,
+            -0.5,
+            -0.49,
+            0.49999999999999994,
+            0.5,
+            1.5,
+            2.5,
+            254.5,
+            254.49999999999997,
+            255.4,
+            255.5,
+            1e12,
+        ];
+        xs.extend((0..100_000).map(|i| i as f64 * 0.002_7 - 5.0));
+        xs.extend((0..=512).map(|i| i as f64 * 0.5));
+        for x in xs {
+            assert_eq!(round_to_u8(x), x.round().clamp(0.0, 255.0) as u8, "{x}");
+            let y = x as f32;
+            assert_eq!(round_to_u8_f32(y), y.round().clamp(0.0, 255.0) as u8, "{y}");
+        }
     }
 
     #[test]

@@ -60,7 +60,7 @@ impl Voi {
 /// To an 8-bit display value, MONOCHROME1 inverted.
 #[inline]
 fn to_u8(y: f64, invert: bool) -> u8 {
-    let v = (y * 255.0).round().clamp(0.0, 255.0) as u8;
+    let v = super::round_to_u8(y * 255.0);
     if invert {
         255 - v
     } else {
@@ -210,10 +210,14 @@ pub(crate) fn to_display_reduced(f: &RawFrame, k: usize) -> Display {
         Samples::Int { idx, offset } => {
             let (hist, lo, hi) = histogram(idx);
             let voi = int_voi(f, *offset, &hist, idx.len() as u64, lo, hi);
-            // Only the occupied range of the LUT is computed.
+            // Only the entries of stored values that occur are computed (a sparse 16-bit
+            // frame can span all 65536).
             let mut lut = vec![0u8; 65536];
             if !idx.is_empty() {
                 for (i, v) in lut.iter_mut().enumerate().take(hi + 1).skip(lo) {
+                    if hist[i] == 0 {
+                        continue;
+                    }
                     let m = (i as f64 - *offset as f64) * f.slope + f.intercept;
                     *v = to_u8(voi.apply(m), invert);
                     levels[*v as usize] += hist[i] as u64;
