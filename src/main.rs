@@ -42,7 +42,7 @@ enum Cmd {
 
 fn main() -> ExitCode {
     env_logger::Builder::from_env(
-        env_logger::Env::default().default_filter_or("warn,jpeg2k=off,openjp2=off"),
+        env_logger::Env::default().default_filter_or("warn,jpeg2k=off"),
     )
     .init();
     let cli = Cli::parse();
