@@ -360,6 +360,40 @@ fn encapsulated(
         None => e,
     };
     match data {
+        Some(d)
+            if matches!(ts, uids::JPEG_LOSSLESS | uids::JPEG_LOSSLESS_SV1)
+                && matches!(p.bits_allocated, 8 | 16)
+                && jpeg12::is_grey_lossless(&d) =>
+        {
+            match guarded(|| jpeg12::decode_lossless(&d))? {
+                Ok(j)
+                    if j.width == p.cols
+                        && j.height == p.rows
+                        && j.precision <= p.bits_allocated =>
+                {
+                    // As the samples would come from dicom-pixeldata: right-aligned in
+                    // words of Bits Allocated, Bits Stored at most that.
+                    let mut q = p.clone();
+                    q.spp = 1;
+                    q.planar = 0;
+                    q.bits_stored = p.bits_stored.min(q.bits_allocated);
+                    q.high_bit = q.bits_stored - 1;
+                    let bytes: Vec<u8> = if q.bits_allocated == 8 {
+                        j.samples.iter().map(|&v| v as u8).collect()
+                    } else {
+                        j.samples.iter().flat_map(|v| v.to_le_bytes()).collect()
+                    };
+                    from_le(obj, &q, &bytes)
+                }
+                // Anything libjpeg-turbo refuses or reads differently from the header
+                // goes to jpeg-decoder, as every other JPEG does.
+                _ => via_pixeldata(
+                    &with_fragments(obj, vec![], vec![d.into_owned()], true),
+                    p,
+                    0,
+                ),
+            }
+        }
         Some(d) if is_jpeg_dct(ts) && jpeg12::needs_12bit(&d) => {
             let j = guarded(|| jpeg12::decode(&d))?
                 .map_err(|e| DecodeError::Corrupt(format!("12-bit JPEG: {e}")))?;
