@@ -41,10 +41,8 @@ enum Cmd {
 }
 
 fn main() -> ExitCode {
-    env_logger::Builder::from_env(
-        env_logger::Env::default().default_filter_or("warn,jpeg2k=off"),
-    )
-    .init();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn,jpeg2k=off"))
+        .init();
     let cli = Cli::parse();
     let result = match cli.cmd {
         Some(Cmd::Scan(a)) => cli::scan(a),
