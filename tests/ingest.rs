@@ -547,3 +547,30 @@ fn truncated_and_corrupted_copies_never_panic() {
         "only {errors} damaged files were refused"
     );
 }
+
+#[test]
+fn a_jpeg_2000_size_unlike_the_header_is_refused_before_decoding() {
+    // One damaged byte in the codestream's SIZ marker of RG3_J2KR (1760x1760) asks for
+    // 1760 x 1,050,336 pixels: refused from the header, in both decode paths.
+    let rel = "pydicom-data/RG3_J2KR.dcm";
+    let mut bytes = std::fs::read(data(rel)).unwrap();
+    let soc = bytes
+        .windows(4)
+        .position(|w| w == [0xFF, 0x4F, 0xFF, 0x51])
+        .expect("a raw codestream");
+    assert_eq!(bytes[soc + 12..soc + 16], 1760u32.to_be_bytes());
+    bytes[soc + 13] = 0x10; // Ysiz 0x00_10_06_E0
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("bad_siz.dcm");
+    std::fs::write(&p, &bytes).unwrap();
+    for e in [
+        decode_file(&p).unwrap_err(),
+        decode_full(&p, None).unwrap_err(),
+    ] {
+        let e = e.to_string();
+        assert!(
+            e.contains("codestream is 1760x1050336, header says 1760x1760"),
+            "{e}"
+        );
+    }
+}

@@ -341,6 +341,14 @@ fn encapsulated(
     // resolution where the codestream allows; the viewer (no `target_long`) takes
     // dicom-pixeldata's full-resolution path. A jpeg2k failure falls back to
     // dicom-pixeldata too; if that fails as well, OpenJPEG's own message is reported.
+    if let Some(d) = data.as_deref().filter(|_| is_j2k(ts)) {
+        if let Some((w, h)) = j2k::codestream_size(d).filter(|&s| s != (p.cols, p.rows)) {
+            return Err(DecodeError::Corrupt(format!(
+                "JPEG 2000 codestream is {w}x{h}, header says {}x{}",
+                p.cols, p.rows
+            )));
+        }
+    }
     let mut j2k_error = None;
     if let (Some(d), Some(t)) = (&data, target_long) {
         if is_j2k(ts) && p.bits_allocated <= 16 {
