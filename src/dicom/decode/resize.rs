@@ -587,15 +587,19 @@ mod tests {
         assert_eq!(out, vec![0, 50, 150, 200]);
     }
 
-    #[test]
-    fn row_sum_box_reduction_equals_block_by_block() {
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = |m: usize| {
+    /// Numbers below `m`, from a seeded xorshift generator.
+    fn xorshift(mut state: u64) -> impl FnMut(usize) -> usize {
+        move |m| {
             state ^= state << 13;
             state ^= state >> 7;
             state ^= state << 17;
             (state % m as u64) as usize
-        };
+        }
+    }
+
+    #[test]
+    fn row_sum_box_reduction_equals_block_by_block() {
+        let mut next = xorshift(0x9e37_79b9_7f4a_7c15);
         for _ in 0..200 {
             let (w, h, k) = (1 + next(300), 1 + next(300), 2 + next(6));
             for ch in [1, 3] {
@@ -647,13 +651,7 @@ mod tests {
 
     #[test]
     fn banded_resample_equals_the_per_pixel_loop() {
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        let mut next = |m: usize| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state % m as u64) as usize
-        };
+        let mut next = xorshift(0x2545_f491_4f6c_dd1d);
         for i in 0..150 {
             let (w, h) = (1 + next(300), 1 + next(300));
             let (nw, nh) = (1 + next(240), 1 + next(240));
