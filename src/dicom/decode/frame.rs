@@ -337,10 +337,7 @@ fn encapsulated(
         return from_le(obj, p, d);
     }
     let data = frame_fragments(fragments, offsets, p.frames, index).ok();
-    // For the small outputs, JPEG 2000 is decoded by the jpeg2k module, at a reduced
-    // resolution where the codestream allows; the viewer (no `target_long`) takes
-    // dicom-pixeldata's full-resolution path. A jpeg2k failure falls back to
-    // dicom-pixeldata too; if that fails as well, OpenJPEG's own message is reported.
+    // A JPEG 2000 size other than the header's is refused before either decoder sees it.
     if let Some(d) = data.as_deref().filter(|_| is_j2k(ts)) {
         if let Some((w, h)) = j2k::codestream_size(d).filter(|&s| s != (p.cols, p.rows)) {
             return Err(DecodeError::Corrupt(format!(
@@ -349,6 +346,10 @@ fn encapsulated(
             )));
         }
     }
+    // For the small outputs, JPEG 2000 is decoded by the jpeg2k module, at a reduced
+    // resolution where the codestream allows; the viewer (no `target_long`) takes
+    // dicom-pixeldata's full-resolution path. A jpeg2k failure falls back to
+    // dicom-pixeldata too; if that fails as well, OpenJPEG's own message is reported.
     let mut j2k_error = None;
     if let (Some(d), Some(t)) = (&data, target_long) {
         if is_j2k(ts) && p.bits_allocated <= 16 {
