@@ -15,7 +15,8 @@ fn taps(src: usize, dst: usize) -> Taps {
     let scale = src as f64 / dst as f64;
     let filter_scale = scale.max(1.0);
     let support = filter_scale; // triangle support is 1 in filter units
-                                // Each window's weights, one after another in `flat`, as (first index, length).
+
+    // Each window's weights, one after another in `flat`, as (first index, length).
     let mut flat: Vec<f32> = Vec::with_capacity(dst * (2 * support.ceil() as usize + 2));
     let mut windows: Vec<(usize, usize)> = Vec::with_capacity(dst);
     for i in 0..dst {
@@ -136,7 +137,6 @@ mod kernels {
         vertical_tail(src, stride, wts, acc, 0)
     }
 
-    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     fn vertical_tail(src: &[u8], stride: usize, wts: &[f32], acc: &mut [f32], from: usize) {
         acc[from..stride].fill(0.0);
         for (k, &wt) in wts.iter().enumerate() {
@@ -161,7 +161,6 @@ mod kernels {
         transpose_tail(rows, stride, band, 0)
     }
 
-    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     fn transpose_tail(rows: &[f32], stride: usize, band: &mut [[f32; BAND]], from: usize) {
         for (c, b) in band.iter_mut().enumerate().skip(from) {
             for (l, v) in b.iter_mut().enumerate() {
