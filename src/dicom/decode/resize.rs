@@ -77,7 +77,7 @@ const _: () = assert!(BAND == 8);
 /// did not vectorise. With AVX2 (detected at run time) the two passes take eight lanes
 /// per instruction instead of four.
 pub fn resample(src: &[u8], w: usize, h: usize, ch: usize, nw: usize, nh: usize) -> Vec<u8> {
-    resample_with(src, w, h, ch, nw, nh, kernels::avx2_available())
+    resample_with(src, w, h, ch, nw, nh, true)
 }
 
 /// [`resample`] with the AVX2 kernels (where `avx2` and the CPU has them) or without.
@@ -90,7 +90,7 @@ fn resample_with(
     nh: usize,
     avx2: bool,
 ) -> Vec<u8> {
-    let avx2 = avx2 && kernels::avx2_available();
+    let k = kernels::Kernels::select(avx2);
     assert_eq!(
         src.len(),
         w * h * ch,
@@ -116,16 +116,13 @@ fn resample_with(
         for (l, acc) in rows.chunks_exact_mut(stride).take(nl).enumerate() {
             let y = y0 + l;
             let s = ty.start[y];
-            kernels::vertical_row(
-                &src[s * stride..],
-                stride,
-                &ty.weights[y * nt..(y + 1) * nt],
-                acc,
-                avx2,
-            );
+            let wts = &ty.weights[y * nt..(y + 1) * nt];
+            // SAFETY: `select` returned kernels this CPU runs.
+            unsafe { (k.vertical_row)(&src[s * stride..], stride, wts, acc) };
         }
         kernels::transpose_band(&rows, stride, &mut band);
-        kernels::horizontal_band(&band, &tx, ch, &mut out, avx2);
+        // SAFETY: as above.
+        unsafe { (k.horizontal_band)(&band, &tx, ch, &mut out) };
         for l in 0..nl {
             let row = &mut dst[(y0 + l) * ostride..(y0 + l + 1) * ostride];
             for (d, o) in row.iter_mut().zip(&out) {
@@ -141,35 +138,45 @@ fn resample_with(
 mod kernels {
     use super::{Taps, BAND};
 
-    /// Whether the CPU runs the AVX2 kernels (detected once, then cached by std).
-    pub(super) fn avx2_available() -> bool {
-        #[cfg(target_arch = "x86_64")]
-        return std::is_x86_feature_detected!("avx2");
-        #[cfg(not(target_arch = "x86_64"))]
-        false
+    type VerticalRow = unsafe fn(&[u8], usize, &[f32], &mut [f32]);
+    type HorizontalBand = unsafe fn(&[[f32; BAND]], &Taps, usize, &mut [[u8; BAND]]);
+
+    /// The two kernels of a resample, chosen once for it.
+    pub(super) struct Kernels {
+        /// `acc[c] = sum over k of wts[k] * src[k * stride + c]`, in order of `k`,
+        /// skipping zero weights: `(src, stride, wts, acc)`.
+        pub vertical_row: VerticalRow,
+        /// `out[x * ch + c][l]`: output column `x`, channel `c`, of band row `l`, rounded
+        /// half up and clamped to a byte: `(band, taps, ch, out)`.
+        pub horizontal_band: HorizontalBand,
     }
 
-    /// `acc[c] = sum over k of wts[k] * src[k * stride + c]`, in order of `k`, skipping
-    /// zero weights. `avx2`: only when [`avx2_available`].
-    pub(super) fn vertical_row(
-        src: &[u8],
-        stride: usize,
-        wts: &[f32],
-        acc: &mut [f32],
-        avx2: bool,
-    ) {
-        #[cfg(target_arch = "x86_64")]
-        if avx2 {
-            // SAFETY: the caller checked that the CPU has AVX2.
-            unsafe { avx2::vertical_row(src, stride, wts, acc) }
-        } else {
-            // SAFETY: SSE2 is part of the x86-64 baseline.
-            unsafe { sse2::vertical_row(src, stride, wts, acc) }
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        {
-            let _ = avx2;
-            vertical_tail(src, stride, wts, acc, 0)
+    impl Kernels {
+        /// The AVX2 kernels if `avx2` and the CPU has AVX2 (detected once, then cached by
+        /// std), else SSE2 on x86-64 and plain loops elsewhere. Calling either kernel is
+        /// then sound on this CPU.
+        pub(super) fn select(avx2: bool) -> Self {
+            #[cfg(target_arch = "x86_64")]
+            {
+                if avx2 && std::is_x86_feature_detected!("avx2") {
+                    return Kernels {
+                        vertical_row: avx2::vertical_row,
+                        horizontal_band: avx2::horizontal_band,
+                    };
+                }
+                Kernels {
+                    vertical_row: sse2::vertical_row,
+                    horizontal_band: sse2::horizontal_band,
+                }
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            {
+                let _ = avx2;
+                Kernels {
+                    vertical_row: |src, stride, wts, acc| vertical_tail(src, stride, wts, acc, 0),
+                    horizontal_band,
+                }
+            }
         }
     }
 
@@ -205,43 +212,21 @@ mod kernels {
         }
     }
 
-    /// `out[x * ch + c][l]`: output column `x`, channel `c`, of band row `l`, rounded
-    /// half up and clamped to a byte.
-    pub(super) fn horizontal_band(
-        band: &[[f32; BAND]],
-        tx: &Taps,
-        ch: usize,
-        out: &mut [[u8; BAND]],
-        avx2: bool,
-    ) {
-        #[cfg(target_arch = "x86_64")]
-        if avx2 {
-            // SAFETY: the caller checked that the CPU has AVX2.
-            unsafe { avx2::horizontal_band(band, tx, ch, out) }
-        } else {
-            // SAFETY: SSE2 is part of the x86-64 baseline.
-            unsafe { sse2::horizontal_band(band, tx, ch, out) }
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        {
-            let _ = avx2;
-            // `a.round().clamp(0, 255)`: for a >= 0, adding 0.5 in f64 is exact and
-            // truncation is the floor (NaN and negatives give 0).
-            let to_u8 = |a: f32| (a.clamp(0.0, 255.0) as f64 + 0.5) as i32 as u8;
-            let n = tx.n;
-            for (x, o) in out.chunks_exact_mut(ch).enumerate() {
-                let wt = &tx.weights[x * n..(x + 1) * n];
-                let s = tx.start[x];
-                for (c, o) in o.iter_mut().enumerate() {
-                    let mut acc = [0f32; BAND];
-                    for (k, &a) in wt.iter().enumerate() {
-                        let p = &band[(s + k) * ch + c];
-                        for l in 0..BAND {
-                            acc[l] += a * p[l];
-                        }
+    #[cfg(not(target_arch = "x86_64"))]
+    fn horizontal_band(band: &[[f32; BAND]], tx: &Taps, ch: usize, out: &mut [[u8; BAND]]) {
+        let n = tx.n;
+        for (x, o) in out.chunks_exact_mut(ch).enumerate() {
+            let wt = &tx.weights[x * n..(x + 1) * n];
+            let s = tx.start[x];
+            for (c, o) in o.iter_mut().enumerate() {
+                let mut acc = [0f32; BAND];
+                for (k, &a) in wt.iter().enumerate() {
+                    let p = &band[(s + k) * ch + c];
+                    for l in 0..BAND {
+                        acc[l] += a * p[l];
                     }
-                    *o = acc.map(to_u8);
                 }
+                *o = acc.map(crate::dicom::decode::round_to_u8_f32);
             }
         }
     }
