@@ -368,41 +368,14 @@ fn encapsulated(
         Some(m) => DecodeError::Corrupt(format!("JPEG 2000: {m}")),
         None => e,
     };
-    match data {
-        Some(d)
-            if matches!(ts, uids::JPEG_LOSSLESS | uids::JPEG_LOSSLESS_SV1)
-                && matches!(p.bits_allocated, 8 | 16)
-                && jpeg12::is_grey_lossless(&d) =>
-        {
-            match guarded(|| jpeg12::decode_lossless(&d))? {
-                Ok(j)
-                    if j.width == p.cols
-                        && j.height == p.rows
-                        && j.precision <= p.bits_allocated =>
-                {
-                    // As the samples would come from dicom-pixeldata: right-aligned in
-                    // words of Bits Allocated, Bits Stored at most that.
-                    let mut q = p.clone();
-                    q.spp = 1;
-                    q.planar = 0;
-                    q.bits_stored = p.bits_stored.min(q.bits_allocated);
-                    q.high_bit = q.bits_stored - 1;
-                    let bytes: Vec<u8> = if q.bits_allocated == 8 {
-                        j.samples.iter().map(|&v| v as u8).collect()
-                    } else {
-                        j.samples.iter().flat_map(|v| v.to_le_bytes()).collect()
-                    };
-                    from_le(obj, &q, &bytes)
-                }
-                // Anything libjpeg-turbo refuses or reads differently from the header
-                // goes to jpeg-decoder, as every other JPEG does.
-                _ => via_pixeldata(
-                    &with_fragments(obj, vec![], vec![d.into_owned()], true),
-                    p,
-                    0,
-                ),
+    if let Some(d) = data.as_deref() {
+        if matches!(ts, uids::JPEG_LOSSLESS | uids::JPEG_LOSSLESS_SV1) {
+            if let Some(s) = grey_lossless(obj, p, d) {
+                return s;
             }
         }
+    }
+    match data {
         Some(d) if is_jpeg_dct(ts) && jpeg12::needs_12bit(&d) => {
             let j = guarded(|| jpeg12::decode(&d))?
                 .map_err(|e| DecodeError::Corrupt(format!("12-bit JPEG: {e}")))?;
@@ -422,8 +395,7 @@ fn encapsulated(
             if j.spp == 3 {
                 q.pi = "RGB".into();
             }
-            let bytes: Vec<u8> = j.samples.iter().flat_map(|v| v.to_le_bytes()).collect();
-            from_le(obj, &q, &bytes)
+            from_le(obj, &q, &j.le)
         }
         // dicom-pixeldata decodes from an object: give it a copy that holds this one
         // frame (a multi-frame file's other frames are neither copied nor decoded).
@@ -440,6 +412,30 @@ fn encapsulated(
         }
         None => via_pixeldata(obj, p, index),
     }
+}
+
+/// A grey lossless JPEG frame through libjpeg-turbo, its samples as dicom-pixeldata would
+/// give them (right-aligned in words of Bits Allocated, Bits Stored at most that). `None`
+/// where libjpeg-turbo declines, or reads the stream differently from the header: the
+/// caller then takes jpeg-decoder, as for every other JPEG.
+fn grey_lossless(
+    obj: &DefaultDicomObject,
+    p: &Props,
+    data: &[u8],
+) -> Option<Result<Samples, DecodeError>> {
+    if !jpeg12::is_grey_lossless(data) {
+        return None;
+    }
+    let j = guarded(|| jpeg12::decode_lossless(data)).ok()?.ok()?;
+    if (j.width, j.height, j.bits_allocated) != (p.cols, p.rows, p.bits_allocated) {
+        return None;
+    }
+    let mut q = p.clone();
+    q.spp = 1;
+    q.planar = 0;
+    q.bits_stored = p.bits_stored.min(q.bits_allocated);
+    q.high_bit = q.bits_stored - 1;
+    Some(from_le(obj, &q, &j.le))
 }
 
 /// A copy of `obj` with these encapsulated fragments as its Pixel Data (and, with
